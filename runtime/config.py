@@ -1,0 +1,213 @@
+"""One typed configuration for the client, the executors and the proxy.
+
+Precedence, highest first: keyword arguments, ``WUKONG_<NAME>`` environment variables, dask's config
+(``wukong.<name>``, e.g. ``/etc/dask/wukong.yaml`` that the CDK stack writes on the scheduler VM), defaults.
+Every limit and default of the project lives here; names carry their units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+LAMBDA_ASYNC_PAYLOAD_BYTES = 256 * 1024  # Lambda's limit for an asynchronous (Event) invocation
+REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
+ENV_PREFIX = "WUKONG_"
+DASK_CONFIG_SECTION = "wukong"
+
+# Names the seed accepted with no meaning here; kept so old scripts keep running.
+IGNORED_ARGUMENTS = frozenset({"n_workers"})
+
+
+@dataclass(frozen=True)
+class WukongConfig:
+    """Every knob of a Wukong deployment. Immutable; build it with :func:`load_config`."""
+
+    # --- where things are (empty = the embedded local mode starts its own) ---
+    mode: str = "local"  # "local": worker processes; "aws": Lambda
+    host: str = ""  # metadata store "host:port" (the seed's scheduler host)
+    mds_password: str = ""
+    redis_endpoints: tuple[tuple[str, int], ...] = ()  # KVS nodes; empty = the MDS holds the KVS too
+    kvs_password: str = ""
+    kvs_service_name: str = ""  # AWS: a DNS name with one A record per KVS node ("kvs.wukong.local:6379")
+    redis_password_secret_arn: str = ""  # AWS: Secrets Manager secret {"password": ...} for MDS and KVS
+    num_kvs_nodes: int = 1  # local mode: how many KVS redis-server nodes to start
+    use_fargate: bool = True  # AWS: KVS on the Fargate Redis nodes; False = use the MDS as the KVS
+    proxy_address: str = ""
+    proxy_port: int = 8989
+    proxy_secret: str = ""
+    proxy_secret_arn: str = ""  # AWS: Secrets Manager secret {"secret": ...}; used when proxy_secret is empty
+    use_local_proxy: bool = True
+
+    # --- invocation ---
+    num_lambda_invokers: int = 4  # threads that invoke the leaf executors in parallel
+    max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
+    max_payload_bytes: int = LAMBDA_ASYNC_PAYLOAD_BYTES
+    executor_function_name: str = "WukongExecutor"
+    invoker_function_name: str = "WukongInvoker"
+    aws_region: str = "us-east-1"
+    lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
+    lambda_memory_mb: int = 3008
+
+    # --- locality ---
+    task_clustering: bool = True  # also switches delayed I/O
+    big_task_threshold: int = 200 * 1024 * 1024  # serialized bytes
+    chunk_large_tasks: bool = False  # split values over max_value_bytes across several keys
+    max_value_bytes: int = REDIS_MAX_VALUE_BYTES
+    delayed_io_max_wait_s: float = 10.0
+
+    # --- local mode ---
+    local_workers: int = 0  # 0 = two per core
+    max_local_workers: int = 0  # the pool grows with queued invocations up to this; 0 = 4x local_workers
+    redis_server: str = "redis-server"  # the binary the embedded mode starts
+
+    # --- jobs ---
+    job_timeout_s: float = 600.0
+    key_ttl_s: int = 3600
+    redis_timeout_s: float = 10.0
+    progress: str = "auto"  # "auto" (on when stderr is a terminal), "on", "off"
+
+    # --- cost model (list prices, us-east-1) ---
+    price_lambda_gb_s: float = 0.0000166667
+    price_lambda_request: float = 0.0000002
+    price_fargate_vcpu_h: float = 0.04048
+    price_fargate_gb_h: float = 0.004445
+    price_ec2_h: float = 0.0832  # the MDS / scheduler instances together
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        validate(self)
+
+    def replace(self, **changes) -> WukongConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> WukongConfig:
+        data = json.loads(text)
+        data["redis_endpoints"] = tuple(tuple(e) for e in data.get("redis_endpoints", ()))
+        return cls(**data)
+
+    @property
+    def mds_address(self) -> tuple[str, int]:
+        return parse_address(self.host, "host")
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(WukongConfig) if f.name != "extra"}
+FIELD_DEFAULTS = {f.name: f.default for f in fields(WukongConfig) if f.name != "extra"}
+
+
+def validate(config: WukongConfig) -> None:
+    """Raise :class:`ConfigError` naming the first bad setting."""
+    positive = ("num_lambda_invokers", "max_task_fanout", "max_payload_bytes", "big_task_threshold",
+                "max_value_bytes", "job_timeout_s", "key_ttl_s", "num_kvs_nodes", "redis_timeout_s")
+    for name in positive:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(config, name)!r}")
+    if config.mode not in ("local", "aws"):
+        raise ConfigError(f"mode must be 'local' or 'aws', got {config.mode!r}")
+    if config.progress not in ("auto", "on", "off"):
+        raise ConfigError(f"progress must be 'auto', 'on' or 'off', got {config.progress!r}")
+    if config.host:
+        parse_address(config.host, "host")
+    for endpoint in config.redis_endpoints:
+        if len(endpoint) != 2 or not isinstance(endpoint[1], int):
+            raise ConfigError(f"redis_endpoints entries must be (host, port) pairs, got {endpoint!r}")
+
+
+def parse_address(text: str, name: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, 6379
+    if not port.isdigit():
+        raise ConfigError(f"{name} must look like 'host:port', got {text!r}")
+    return host, int(port)
+
+
+def load_config(**kwargs) -> WukongConfig:
+    """Build the config: kwargs, then WUKONG_* env, then dask config ``wukong.*``, then defaults."""
+    values: dict[str, Any] = {}
+    values.update(_from_dask_config())
+    values.update(_from_environment())
+    for name, value in kwargs.items():
+        if name in IGNORED_ARGUMENTS:
+            continue
+        if name not in FIELD_TYPES:
+            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+        values[name] = value
+    return WukongConfig(**{name: coerce(name, value) for name, value in values.items()})
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn a text or loose value into the field's type, or raise ConfigError naming the field."""
+    kind = FIELD_TYPES[name]
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str":
+            return str(value)
+        if name == "redis_endpoints":
+            return _parse_endpoints(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} must be a {kind}, got {value!r}") from exc
+    return value
+
+
+def _parse_endpoints(value) -> tuple[tuple[str, int], ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    endpoints = []
+    for item in value:
+        if isinstance(item, str):
+            item = parse_address(item.strip(), "redis_endpoints")
+        host, port = item
+        endpoints.append((str(host), int(port)))
+    return tuple(endpoints)
+
+
+def _from_environment() -> dict[str, Any]:
+    found = {}
+    for env_name, value in os.environ.items():
+        if not env_name.startswith(ENV_PREFIX):
+            continue
+        name = env_name[len(ENV_PREFIX):].lower()
+        if name in FIELD_TYPES:
+            found[name] = value
+        elif name not in ("config",):
+            raise ConfigError(f"unknown setting in environment variable {env_name}; "
+                              f"known settings: {', '.join(sorted(FIELD_TYPES))}")
+    return found
+
+
+def _from_dask_config() -> dict[str, Any]:
+    import dask.config
+
+    section = dask.config.get(DASK_CONFIG_SECTION, default=None) or {}
+    found = {}
+    for raw_name, value in section.items():
+        name = raw_name.replace("-", "_")
+        if name not in FIELD_TYPES:
+            raise ConfigError(f"unknown setting wukong.{raw_name} in dask config; "
+                              f"known settings: {', '.join(sorted(FIELD_TYPES))}")
+        found[name] = value
+    return found

@@ -1,0 +1,77 @@
+"""Wukong's own exceptions. Each message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class WukongError(Exception):
+    """Base class of every error Wukong raises itself (task exceptions keep their own type)."""
+
+
+class ConfigError(WukongError, ValueError):
+    """A setting is unknown or has a bad value."""
+
+
+class RedisNotInstalledError(WukongError):
+    def __init__(self, binary: str):
+        super().__init__(
+            f"cannot start the embedded metadata store: {binary!r} was not found on PATH. "
+            "Install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`), "
+            "or pass redis_server='/path/to/redis-server', or point host=... at a running Redis."
+        )
+
+
+class RedisUnreachableError(WukongError, ConnectionError):
+    def __init__(self, role: str, address: str, reason: str):
+        super().__init__(
+            f"cannot reach the {role} Redis at {address}: {reason}. "
+            "Check that redis-server is running there and that host/port/password are right "
+            "(settings `host`, `redis_endpoints`, `mds_password`, or the WUKONG_* environment variables)."
+        )
+
+
+class UnpicklableTaskError(WukongError, TypeError):
+    def __init__(self, key, reason: str):
+        super().__init__(
+            f"task {key!r} cannot be serialized for the executors: {reason}. "
+            "Tasks travel to other processes with cloudpickle: avoid capturing locks, open files, sockets "
+            "or generators in the task's function or arguments; create them inside the task instead."
+        )
+
+
+class PayloadTooLargeError(WukongError, ValueError):
+    """A value or an invocation is over a platform limit."""
+
+
+class VersionMismatchError(WukongError, RuntimeError):
+    def __init__(self, client_version: str, executor_version: str):
+        super().__init__(
+            f"the client runs Python {client_version} but the executors run Python {executor_version}; "
+            "cloudpickle needs the same minor version on both sides. Run the client with the executors' "
+            "version (on AWS: the scheduler VM's interpreter) or redeploy the executors with the client's."
+        )
+
+
+class JobTimeoutError(WukongError, TimeoutError):
+    def __init__(self, job_id: str, timeout_s: float, missing: list):
+        shown = ", ".join(repr(k) for k in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        super().__init__(
+            f"job {job_id} did not finish within {timeout_s:g} s; {len(missing)} task(s) never completed: "
+            f"{shown}{more}. An executor may have died or be stuck; raise job_timeout_s for longer jobs."
+        )
+        self.missing = missing
+
+
+class RemoteTraceback(Exception):
+    """Carries an executor's traceback text; attached as ``__cause__`` of a re-raised task exception."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return f"\n\nRemote traceback (from the executor):\n{self.text}"
+
+
+class RemoteTaskError(WukongError):
+    """Stands in for a task exception that could not be pickled back to the client."""

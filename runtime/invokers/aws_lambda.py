@@ -1,0 +1,66 @@
+"""AWS transport: asynchronous (``Event``) Lambda invocations with boto3."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import PayloadTooLargeError, WukongError
+from .base import encode_payload
+
+INVOKE_ATTEMPTS = 4  # botocore retries throttling itself; these cover connection resets
+
+
+class LambdaInvoker:
+    """Invoke ``function_name`` once per payload, ``concurrency`` calls at a time."""
+
+    def __init__(self, function_name: str, *, region: str, endpoint_url: str = "", concurrency: int = 8,
+                 max_payload_bytes: int = 256 * 1024, client=None):
+        self.function_name = function_name
+        self.max_payload_bytes = max_payload_bytes
+        self.concurrency = max(1, concurrency)
+        self.client = client or make_lambda_client(region, endpoint_url, self.concurrency)
+
+    def invoke(self, payloads: list[dict]) -> None:
+        bodies = [encode_payload(p) for p in payloads]
+        for body in bodies:
+            self.check_size(body)
+        if len(bodies) <= 1:
+            for body in bodies:
+                self.invoke_one(body)
+            return
+        with ThreadPoolExecutor(min(self.concurrency, len(bodies))) as pool:
+            list(pool.map(self.invoke_one, bodies))
+
+    def check_size(self, body: bytes) -> None:
+        if len(body) > self.max_payload_bytes:
+            raise PayloadTooLargeError(
+                f"an invocation payload is {len(body)} bytes, over the {self.max_payload_bytes}-byte limit of "
+                "asynchronous Lambda invocations. Wukong moves big schedules and inputs to Redis by itself, so "
+                "this is a bug: please report it with the graph that caused it."
+            )
+
+    def invoke_one(self, body: bytes) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=body)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "RequestEntityTooLargeException":
+                raise PayloadTooLargeError(
+                    f"Lambda refused a {len(body)}-byte payload for {self.function_name} as too large; "
+                    "lower max_payload_bytes to the function's limit."
+                ) from exc
+            raise WukongError(f"invoking Lambda function {self.function_name} failed: {exc}") from exc
+        status = response.get("StatusCode")
+        if status != 202:
+            raise WukongError(f"Lambda function {self.function_name} answered {status} to an Event invocation")
+
+
+def make_lambda_client(region: str, endpoint_url: str, pool_size: int):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(max_pool_connections=max(10, pool_size), retries={"max_attempts": INVOKE_ATTEMPTS,
+                                                                        "mode": "standard"})
+    return boto3.client("lambda", region_name=region, endpoint_url=endpoint_url or None, config=config)
