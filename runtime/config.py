@@ -20,6 +20,9 @@ REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
 ENV_PREFIX = "WUKONG_"
 DASK_CONFIG_SECTION = "wukong"
 
+# WUKONG_* environment variables that are not settings.
+NON_SETTING_ENV = frozenset({"WUKONG_TEST_FAULTS", "WUKONG_WORKER_ID"})
+
 # Names the seed accepted with no meaning here; kept so old scripts keep running.
 IGNORED_ARGUMENTS = frozenset({"n_workers"})
 
@@ -65,6 +68,7 @@ class WukongConfig:
     local_workers: int = 0  # 0 = two per core
     max_local_workers: int = 0  # the pool grows with queued invocations up to this; 0 = 4x local_workers
     redis_server: str = "redis-server"  # the binary the embedded mode starts
+    local_queue: str = "wk:invocations"  # the Redis list the local workers pop invocations from
 
     # --- jobs ---
     job_timeout_s: float = 600.0
@@ -188,12 +192,12 @@ def _parse_endpoints(value) -> tuple[tuple[str, int], ...]:
 def _from_environment() -> dict[str, Any]:
     found = {}
     for env_name, value in os.environ.items():
-        if not env_name.startswith(ENV_PREFIX):
+        if not env_name.startswith(ENV_PREFIX) or env_name in NON_SETTING_ENV:
             continue
         name = env_name[len(ENV_PREFIX):].lower()
         if name in FIELD_TYPES:
             found[name] = value
-        elif name not in ("config",):
+        else:
             raise ConfigError(f"unknown setting in environment variable {env_name}; "
                               f"known settings: {', '.join(sorted(FIELD_TYPES))}")
     return found
@@ -211,3 +215,20 @@ def _from_dask_config() -> dict[str, Any]:
                               f"known settings: {', '.join(sorted(FIELD_TYPES))}")
         found[name] = value
     return found
+
+
+def config_to_env(config: WukongConfig) -> dict[str, str]:
+    """The WUKONG_* variables that reproduce ``config`` in another process (a worker, a Lambda)."""
+    env = {}
+    for name, default in FIELD_DEFAULTS.items():
+        value = getattr(config, name)
+        if value == default:
+            continue
+        if name == "redis_endpoints":
+            text = ",".join(f"{host}:{port}" for host, port in value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[ENV_PREFIX + name.upper()] = text
+    return env

@@ -1,0 +1,74 @@
+"""The executor's decisions, as pure functions of what registration answered. No I/O here.
+
+After a task finishes, its executor registers the output on every dependent and then decides:
+
+* which dependents it runs itself: one (the static ``become`` if ready) for a small output; every
+  ready one for a big output (*task clustering*);
+* which it invokes executors for (small outputs: the other ready ones);
+* which it keeps waiting for (*delayed I/O*: a big output whose dependents are not ready yet);
+* whether the output must be written to the KV store before anything else is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..storage.metadata import NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW
+
+# Delayed I/O re-checks with exponential back-off between these bounds.
+DELAY_FIRST_CHECK_S = 0.005
+DELAY_MAX_BACKOFF_S = 0.25
+
+
+@dataclass(frozen=True)
+class Fanout:
+    run_locally: tuple[int, ...] = ()  # in the order to run them (the first is run next)
+    invoke: tuple[int, ...] = ()
+    withheld: tuple[int, ...] = ()  # delayed I/O: wait for these to become ready
+    write_now: bool = False  # give up waiting: write the output, then register on ``withheld``
+
+
+def writes_before_registering(dependency_counts: list[int], big: bool) -> bool:
+    """Small outputs are written first unless every dependent has this task as its only dependency
+    (then its executor runs or invokes them all, and nobody else reads the output). Big outputs are
+    never written up front: registration in withhold mode tells which dependents are ready."""
+    if big:
+        return False
+    return any(count > 1 for count in dependency_counts)
+
+
+def plan_fanout(dependents: list[int], statuses: list[int], *, become: int | None, big: bool) -> Fanout:
+    """Decide from one registration's statuses (see ``storage.metadata``) what happens next."""
+    ready = [d for d, s in zip(dependents, statuses, strict=True) if s == READY]
+    withheld = tuple(d for d, s in zip(dependents, statuses, strict=True) if s in (WITHHELD, WRITE_NOW))
+    write_now = any(s == WRITE_NOW for s in statuses)
+    assert all(s in (NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW) for s in statuses), statuses
+    if become in ready:
+        ready.remove(become)
+        ready.insert(0, become)
+    if big:
+        return Fanout(run_locally=tuple(ready), withheld=withheld, write_now=write_now)
+    return Fanout(run_locally=tuple(ready[:1]), invoke=tuple(ready[1:]), withheld=withheld, write_now=write_now)
+
+
+@dataclass
+class Backoff:
+    """When to re-check a withheld output's dependents, and when to give up and write it."""
+
+    started: float
+    max_wait_s: float
+    interval_s: float = DELAY_FIRST_CHECK_S
+    next_check: float = field(init=False)
+
+    def __post_init__(self):
+        self.next_check = self.started + self.interval_s
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_check
+
+    def expired(self, now: float) -> bool:
+        return now - self.started >= self.max_wait_s
+
+    def step(self, now: float) -> None:
+        self.interval_s = min(self.interval_s * 2, DELAY_MAX_BACKOFF_S)
+        self.next_check = now + self.interval_s

@@ -1,0 +1,31 @@
+"""Test-only fault injection, off unless ``WUKONG_TEST_FAULTS`` holds a JSON spec, e.g.::
+
+    {"kill": {"at": "after_task", "probability": 0.1}, "duplicate": true}
+
+``kill`` ends the executor's process at that point (once per job, invocation and task, so the
+redelivered invocation gets through); ``duplicate`` makes the local invoker deliver every invocation
+twice, as Lambda's retries can. The protocol tests use it to prove readiness is exactly-once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+SPEC = json.loads(os.environ.get("WUKONG_TEST_FAULTS") or "null")
+
+
+def duplicate_deliveries() -> bool:
+    return bool(SPEC and SPEC.get("duplicate"))
+
+
+def fault_point(name: str, invocation, task: int) -> None:
+    if not SPEC or "kill" not in SPEC:
+        return
+    kill = SPEC["kill"]
+    if kill.get("at") != name or random.random() >= kill.get("probability", 0):
+        return
+    marker = f"wk:test:killed:{invocation.job}:{invocation.owner}:{task}"
+    if invocation.mds.redis.set(marker, 1, nx=True, ex=600):
+        os._exit(17)

@@ -1,0 +1,104 @@
+"""``LocalCluster``: where a Wukong job runs.
+
+With no arguments it is the embedded local mode: a ``redis-server`` on a free loopback port with a
+random password (the MDS, which also holds the KVS unless ``num_kvs_nodes`` > 1 starts more nodes),
+the KV-store proxy, and the pool of warm workers. It stops all of them on ``close()``, at interpreter
+exit, and when the process is killed (the children die with their parent).
+
+With ``mode: aws`` in the config (the CDK stack writes it on the scheduler VM) it starts nothing and
+reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import weakref
+
+from ..config import load_config
+from ..invokers import LambdaInvoker, LocalInvoker
+from ..storage.connect import connect
+from .pool import WorkerPool
+from .redis_server import RedisServer
+
+
+class LocalCluster:
+    def __init__(self, **kwargs):
+        self.config = load_config(**kwargs)
+        self.servers: list[RedisServer] = []
+        self.pool: WorkerPool | None = None
+        self.proxy = None
+        self.closed = False
+        atexit.register(_close_at_exit, weakref.ref(self))
+        try:
+            if self.config.mode == "local":
+                self.start_local()
+        except BaseException:
+            self.close()
+            raise
+
+    def start_local(self) -> None:
+        config = self.config
+        changes = {"local_queue": f"wk:invocations:{secrets.token_hex(6)}"}
+        if not config.host:
+            mds = self.start_server()
+            changes.update(host=mds.address, mds_password=mds.password)
+        if config.num_kvs_nodes > 1 and not config.redis_endpoints:
+            password = secrets.token_urlsafe(24)
+            nodes = [self.start_server(password) for _ in range(config.num_kvs_nodes)]
+            changes["redis_endpoints"] = tuple(("127.0.0.1", node.port) for node in nodes)
+            changes["kvs_password"] = password
+        self.config = config.replace(**changes)
+        stores = connect(self.config)  # fails here, clearly, if a given Redis is unreachable
+        if self.config.use_local_proxy:
+            from ..proxy.server import ProxyProcess
+
+            self.proxy = ProxyProcess(self.config)
+            self.config = self.config.replace(proxy_address=self.proxy.host, proxy_port=self.proxy.port,
+                                              proxy_secret=self.proxy.secret)
+        self.pool = WorkerPool(self.config, stores.mds.redis)
+
+    def start_server(self, password: str | None = None) -> RedisServer:
+        server = RedisServer(self.config.redis_server, password)
+        self.servers.append(server)
+        return server
+
+    def make_invoker(self, stores):
+        """The transport that starts executors for this cluster."""
+        config = self.config
+        if config.mode == "aws":
+            return LambdaInvoker(config.executor_function_name, region=config.aws_region,
+                                 endpoint_url=config.lambda_endpoint_url, concurrency=config.num_lambda_invokers,
+                                 max_payload_bytes=config.max_payload_bytes)
+        return LocalInvoker(stores.mds.redis, config.local_queue)
+
+    def connect(self):
+        return connect(self.config)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.pool is not None:
+            self.pool.close()
+        if self.proxy is not None:
+            self.proxy.close()
+        for server in self.servers:
+            server.close()
+        self.servers.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        workers = len(self.pool.workers) if self.pool else 0
+        return f"<LocalCluster mode={self.config.mode} mds={self.config.host} workers={workers}>"
+
+
+def _close_at_exit(ref) -> None:
+    cluster = ref()
+    if cluster is not None:
+        cluster.close()

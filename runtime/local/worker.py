@@ -1,0 +1,42 @@
+"""A warm local worker: pops invocations from the cluster's Redis list and calls the Lambda handler.
+
+Run as ``python -m wukong.local.worker`` by :class:`wukong.local.pool.WorkerPool`, with the cluster's
+settings in WUKONG_* variables, exactly as a Lambda function gets them. The invocation being run sits
+in the worker's in-flight list, so the pool redelivers it if the worker dies (as Lambda retries).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+
+from ..executor.handler import environment, lambda_handler
+from ..storage import keys
+
+POP_TIMEOUT_S = 1.0  # how often an idle worker checks that its parent is alive
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the user's Ctrl-C is the client's to handle
+    worker_id = os.environ["WUKONG_WORKER_ID"]
+    parent = os.getppid()
+    stores, invoker, _ = environment()
+    queue = invoker.queue
+    inflight = keys.inflight(queue, worker_id)
+    redis = stores.mds.redis
+    import dask.array  # noqa: F401  (warm: the first task should not pay for imports)
+
+    while os.getppid() == parent:
+        item = redis.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
+        if item is None:
+            continue
+        try:
+            lambda_handler(item, None)
+        except Exception:
+            traceback.print_exc()
+        redis.lrem(inflight, 1, item)
+
+
+if __name__ == "__main__":
+    main()

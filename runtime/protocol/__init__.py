@@ -1,0 +1,1 @@
+"""What the scheduler and the executors exchange: schedules and invocation payloads."""

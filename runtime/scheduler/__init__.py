@@ -1,0 +1,1 @@
+"""The static scheduler: DAG building, schedule generation, leaf invocation, the result listener."""

@@ -1,0 +1,64 @@
+"""``Client``: dask's ``get`` protocol on top of a Wukong cluster.
+
+    client = Client(LocalCluster())
+    x.compute(scheduler=client.get)      # or client.compute(x), or `with client:` then x.compute()
+"""
+
+from __future__ import annotations
+
+import dask
+
+from .dag import build_dag, flat_keys, repack
+from .job import run_job
+from .progress import progress_hooks
+
+
+class Client:
+    def __init__(self, cluster=None, **kwargs):
+        if cluster is None:
+            from ..local.cluster import LocalCluster
+
+            cluster = LocalCluster(**kwargs)
+            self.owns_cluster = True
+        else:
+            self.owns_cluster = False
+        self.cluster = cluster
+        self.config = cluster.config
+        self.stores = cluster.connect()
+        self.invoker = cluster.make_invoker(self.stores)
+        self.last_report = None
+        self._scheduler_context = None
+
+    def get(self, dsk, keys, **kwargs):
+        """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
+        dag = build_dag(dsk, keys)
+        with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
+            values, report = run_job(dag, self.stores, self.invoker, self.config,
+                                     use_proxy=bool(self.config.proxy_address), on_progress=on_progress)
+        self.last_report = report
+        by_key = {dag.keys[task]: value for task, value in values.items()}
+        missing = [k for k in flat_keys(keys) if k not in by_key]
+        assert not missing, missing
+        return repack(keys, by_key)
+
+    def compute(self, *collections, **kwargs):
+        """Compute dask collections; one collection gives its result, several give a tuple."""
+        results = dask.compute(*collections, scheduler=self.get, **kwargs)
+        return results[0] if len(collections) == 1 else results
+
+    def close(self) -> None:
+        if self.owns_cluster:
+            self.cluster.close()
+
+    def __enter__(self):
+        self._scheduler_context = dask.config.set(scheduler=self.get)
+        self._scheduler_context.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._scheduler_context.__exit__(*exc)
+        self._scheduler_context = None
+        self.close()
+
+    def __repr__(self):
+        return f"<Client {self.cluster!r}>"

@@ -1,0 +1,125 @@
+"""Run one job: store its schedules, invoke one executor per leaf, wait for the finals, clean up.
+
+The scheduler never runs a task and never loops over the DAG while it runs: the executors schedule
+each other. It only listens on the job's channel for finals and errors, and enforces the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
+from ..protocol import payload as wire
+from ..storage import serialization
+from .dag import Dag
+from .report import JobReport, build_report
+from .schedules import build_schedules, encode_schedules, partition
+
+POLL_INTERVAL_S = 1.0  # how often to look for results whose announcement was missed
+PROGRESS_TICK_S = 0.1  # how often progress callbacks hear from a running job
+STATS_WAIT_S = 2.0  # how long the report waits for the last executors' counters
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def run_job(dag: Dag, stores, invoker, config, *, use_proxy: bool = False,
+            on_progress=None) -> tuple[dict[int, object], JobReport]:
+    """Compute every final of ``dag``; returns ({task id: value}, report). Raises a task's exception."""
+    started = time.perf_counter()
+    job = new_job_id()
+    part = partition(dag)
+    encoded = encode_schedules(build_schedules(dag, part))
+    settings = wire.JobSettings.from_config(config, use_proxy)
+    mds = stores.mds
+    mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
+    subscription = mds.subscribe(job)
+    try:
+        mds.put_schedules(job, encoded)
+        payloads = [leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
+                    for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)]
+        invoke_all(invoker, payloads, config.num_lambda_invokers)
+        wait_for_finals(job, dag, mds, subscription, time.monotonic() + config.job_timeout_s,
+                        config.job_timeout_s, on_progress)
+        finals = sorted(dag.finals)
+        values = {task: serialization.loads(data) for task, data in zip(finals, mds.results(job, finals), strict=True)}
+        counters, timings = collect_stats(mds, job, len(payloads))
+    finally:
+        subscription.close()
+        kvs_keys = stores.kvs.delete_job(job)
+        mds.delete_job(job)
+        mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
+    client_bytes = {"mds_bytes_written": mds.bytes_written - mds_written_before,
+                    "mds_bytes_read": mds.bytes_read - mds_read_before}
+    report = build_report(job, time.perf_counter() - started, len(payloads), counters, timings,
+                          client_bytes, kvs_keys)
+    return values, report
+
+
+def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
+    payload = wire.invocation(job, wire.leaf_owner(leaf), leaf, path, settings)
+    if len(schedule) * 4 // 3 + 1024 <= max_payload_bytes:  # base64 grows 4/3
+        payload = wire.invocation(job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule)
+    return payload
+
+
+def invoke_all(invoker, payloads: list[dict], parallelism: int) -> None:
+    """The leaf burst, split over ``parallelism`` invokers (the seed's initial-task invokers)."""
+    if parallelism <= 1 or len(payloads) < 2 * parallelism:
+        invoker.invoke(payloads)
+        return
+    size = -(-len(payloads) // parallelism)
+    batches = [payloads[i: i + size] for i in range(0, len(payloads), size)]
+    with ThreadPoolExecutor(len(batches)) as pool:
+        list(pool.map(invoker.invoke, batches))
+
+
+def wait_for_finals(job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float,
+                    on_progress=None) -> None:
+    remaining = set(dag.finals)
+    last_poll = time.monotonic()
+    while remaining:
+        now = time.monotonic()
+        if now >= deadline:
+            missing = sorted(set(range(len(dag))) - mds.done_tasks(job))
+            raise JobTimeoutError(job, timeout_s, [dag.keys[t] for t in missing])
+        tick = POLL_INTERVAL_S if on_progress is None else PROGRESS_TICK_S
+        event = subscription.next_event(min(tick, deadline - now))
+        if event is not None and "final" in event:
+            remaining.discard(event["final"])
+        elif event is not None and "error" in event:
+            raise_task_error(mds.error(job))
+        if event is None or time.monotonic() - last_poll >= POLL_INTERVAL_S:
+            last_poll = time.monotonic()
+            error = mds.error(job)
+            if error is not None:
+                raise_task_error(error)
+            remaining -= mds.finished_results(job, sorted(remaining))
+        if on_progress is not None:
+            on_progress(job)
+
+
+def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
+    """Counters of every invocation; an executor flushes its own after announcing its last final, so
+    wait (bounded) until every invocation started (leaves + invoked) has flushed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        counters, timings = mds.stats(job)
+        started = leaves + counters.get("invoked", 0)
+        if counters.get("invocations", 0) >= started or time.monotonic() >= deadline:
+            return counters, timings
+        time.sleep(0.005)
+
+
+def raise_task_error(record_bytes: bytes):
+    """Raise a task's exception in the client with its original type and the executor's traceback."""
+    record = serialization.loads(record_bytes)
+    exc = serialization.loads(record["exception"]) if record.get("exception") else None
+    if exc is None:
+        exc = RemoteTaskError(f"{record['module']}.{record['type']}: {record['message']}")
+    if record.get("key") is not None and hasattr(exc, "add_note"):
+        exc.add_note(f"(raised by Wukong task {record['key']!r})")
+    raise exc from RemoteTraceback(record["traceback"])

@@ -1,0 +1,1 @@
+"""Storage: the metadata store, the KV store, key formats and serialization."""

@@ -1,0 +1,80 @@
+"""Build the MDS and KVS clients a process needs from the config (passwords from AWS secrets if set)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..config import WukongConfig, parse_address
+from ..errors import RedisUnreachableError
+from .kvs import KVStore
+from .metadata import MetadataStore
+
+REDIS_RETRIES = 3  # bounded: a Redis that stays away surfaces as RedisUnreachableError
+
+
+@dataclass
+class Stores:
+    mds: MetadataStore
+    kvs: KVStore
+
+
+def connect(config: WukongConfig) -> Stores:
+    password = config.mds_password or secret_value(config.redis_password_secret_arn, "password", config)
+    host, port = config.mds_address
+    mds_client = redis_client(host, port, password, config.redis_timeout_s)
+    check_reachable(mds_client, "metadata store", f"{host}:{port}")
+    kvs_nodes = {}
+    for kvs_host, kvs_port in kvs_endpoints(config):
+        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config.redis_timeout_s)
+        check_reachable(client, "KV store", f"{kvs_host}:{kvs_port}")
+        kvs_nodes[f"{kvs_host}:{kvs_port}"] = client
+    if not kvs_nodes:
+        kvs_nodes[f"{host}:{port}"] = mds_client
+    kvs = KVStore(kvs_nodes, ttl_s=config.key_ttl_s, max_value_bytes=config.max_value_bytes,
+                  chunk_large_tasks=config.chunk_large_tasks)
+    return Stores(MetadataStore(mds_client, config.key_ttl_s), kvs)
+
+
+def redis_client(host: str, port: int, password: str, timeout_s: float) -> redis.Redis:
+    return redis.Redis(
+        host=host, port=port, password=password or None,
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s, socket_keepalive=True,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+def check_reachable(client: redis.Redis, role: str, address: str) -> None:
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise RedisUnreachableError(role, address, f"authentication failed ({exc})") from exc
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise RedisUnreachableError(role, address, str(exc) or type(exc).__name__) from exc
+
+
+def kvs_endpoints(config: WukongConfig) -> list[tuple[str, int]]:
+    """The KVS nodes: explicit endpoints, else every address of the service name, else none (use the MDS)."""
+    if config.redis_endpoints:
+        return list(config.redis_endpoints)
+    if config.kvs_service_name and config.use_fargate:
+        name, port = parse_address(config.kvs_service_name, "kvs_service_name")
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
+        return [(address, port) for address in sorted(addresses)]
+    return []
+
+
+def secret_value(arn: str, field: str, config: WukongConfig) -> str:
+    """Read one field of a JSON secret from AWS Secrets Manager; '' when no secret is configured."""
+    if not arn:
+        return ""
+    import boto3
+
+    client = boto3.client("secretsmanager", region_name=config.aws_region)
+    return json.loads(client.get_secret_value(SecretId=arn)["SecretString"])[field]

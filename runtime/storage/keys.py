@@ -1,0 +1,89 @@
+"""Every Redis key and channel name Wukong uses. Nothing else in the code formats a key.
+
+Tasks are named by their integer index in the job's DAG (``Dag.keys[i]`` is the dask key), which keeps
+keys short and independent of dask's key names. Every per-job key starts with ``wk:{job}:`` so that
+``job_pattern`` finds them all when the job ends; every one is written with the TTL ``key_ttl_s``.
+"""
+
+from __future__ import annotations
+
+
+
+def inflight(queue: str, worker: str) -> str:
+    """Local mode: the invocation a worker is running, moved back to the queue if the worker dies."""
+    return f"{queue}:inflight:{worker}"
+
+
+def job_prefix(job: str) -> str:
+    return f"wk:{job}:"
+
+
+def job_pattern(job: str) -> str:
+    return f"wk:{job}:*"
+
+
+def schedules(job: str) -> str:
+    """A hash: schedule id -> serialized schedule (MDS)."""
+    return f"wk:{job}:sched"
+
+
+def held(job: str, task: int) -> str:
+    """The set of ``task``'s dependencies whose producers hold their output back (delayed I/O) (MDS)."""
+    return f"wk:{job}:held:{task}"
+
+
+def output(job: str, task: int) -> str:
+    """A task's serialized output in the KVS."""
+    return f"wk:{job}:out:{task}"
+
+
+def output_pattern(job: str) -> str:
+    return f"wk:{job}:out:*"
+
+
+def output_chunk(job: str, task: int, part: int) -> str:
+    return f"wk:{job}:out:{task}:{part}"
+
+
+def registered(job: str, task: int) -> str:
+    """The set of task's dependencies that have registered completion (MDS)."""
+    return f"wk:{job}:reg:{task}"
+
+
+def claim(job: str, task: int) -> str:
+    """Which invocation owns running ``task`` (MDS); set by the registration that completed the set."""
+    return f"wk:{job}:claim:{task}"
+
+
+def done(job: str) -> str:
+    """The set of tasks that completed (MDS); the watchdog reports the others."""
+    return f"wk:{job}:done"
+
+
+def result(job: str, task: int) -> str:
+    """A requested key's serialized result (MDS)."""
+    return f"wk:{job}:result:{task}"
+
+
+def error(job: str) -> str:
+    """The job's first task error (MDS), set once."""
+    return f"wk:{job}:error"
+
+
+def cancelled(job: str) -> str:
+    return f"wk:{job}:cancelled"
+
+
+def stats(job: str) -> str:
+    """A hash of counters (invocations, tasks, bytes) that executors increment (MDS)."""
+    return f"wk:{job}:stats"
+
+
+def timings(job: str) -> str:
+    """A list of per-task records (task, executor, start, end) (MDS)."""
+    return f"wk:{job}:timings"
+
+
+def events(job: str) -> str:
+    """The pub/sub channel on which executors announce finals and errors."""
+    return f"wk:{job}:events"

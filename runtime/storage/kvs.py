@@ -1,0 +1,87 @@
+"""The intermediate KV store: task outputs spread over 1..N Redis nodes by consistent hashing.
+
+``uhashring`` places each key on a node, so adding a node moves few keys. Values over Redis' value
+limit are split into parts when ``chunk_large_tasks`` is on (the seed's meaning of that flag), and
+refused with a clear message otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from uhashring import HashRing
+
+from ..errors import PayloadTooLargeError
+from . import keys
+from .metadata import delete_matching
+
+CHUNKED_MARKER = b"WKCHUNKS:"
+
+
+class KVStore:
+    """Reads and writes task outputs; counts bytes per node in ``bytes_written`` / ``bytes_read``."""
+
+    def __init__(self, nodes: dict[str, object], *, ttl_s: int, max_value_bytes: int, chunk_large_tasks: bool):
+        if not nodes:
+            raise ValueError("the KV store needs at least one node")
+        self.nodes = nodes
+        self.ring = HashRing(nodes=sorted(nodes))
+        self.ttl_s = ttl_s
+        self.max_value_bytes = max_value_bytes
+        self.chunk_large_tasks = chunk_large_tasks
+        self.bytes_written: dict[str, int] = defaultdict(int)
+        self.bytes_read: dict[str, int] = defaultdict(int)
+
+    def node_of(self, key: str) -> str:
+        return self.ring.get_node(key)
+
+    def put_output(self, job: str, task: int, data: bytes, key_name=None) -> None:
+        key = keys.output(job, task)
+        if len(data) <= self.max_value_bytes:
+            self._set(key, data)
+            return
+        if not self.chunk_large_tasks:
+            raise PayloadTooLargeError(
+                f"the output of task {key_name if key_name is not None else task!r} is {len(data)} bytes, over "
+                f"the KV store's {self.max_value_bytes}-byte value limit. Pass chunk_large_tasks=True to split "
+                "large outputs across several keys, or use smaller chunks in your dask collection."
+            )
+        parts = range(0, len(data), self.max_value_bytes)
+        view = memoryview(data)
+        for number, start in enumerate(parts):
+            self._set(keys.output_chunk(job, task, number), view[start: start + self.max_value_bytes])
+        self._set(key, CHUNKED_MARKER + str(len(parts)).encode())
+
+    def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes]:
+        """Fetch several outputs, one MGET per node; raises KeyError naming a missing one."""
+        values = self._get_many([keys.output(job, t) for t in tasks])
+        found = {}
+        for task, value in zip(tasks, values, strict=True):
+            if value is None:
+                raise KeyError(f"output of task {task} is missing from the KV store (job {job})")
+            if value.startswith(CHUNKED_MARKER):
+                count = int(value[len(CHUNKED_MARKER):])
+                value = b"".join(self._get_many([keys.output_chunk(job, task, n) for n in range(count)]))
+            found[task] = value
+        return found
+
+    def delete_job(self, job: str) -> dict[str, int]:
+        """Delete the job's outputs; return how many each node held (to show how keys spread)."""
+        return {name: delete_matching(client, keys.output_pattern(job)) for name, client in self.nodes.items()}
+
+    def _set(self, key: str, data) -> None:
+        node = self.node_of(key)
+        self.nodes[node].set(key, data, ex=self.ttl_s)
+        self.bytes_written[node] += len(data)
+
+    def _get_many(self, key_list: list[str]) -> list[bytes | None]:
+        by_node: dict[str, list[int]] = defaultdict(list)
+        for index, key in enumerate(key_list):
+            by_node[self.node_of(key)].append(index)
+        values: list[bytes | None] = [None] * len(key_list)
+        for node, indices in by_node.items():
+            got = self.nodes[node].mget([key_list[i] for i in indices])
+            for i, value in zip(indices, got, strict=True):
+                values[i] = value
+                self.bytes_read[node] += len(value or b"")
+        return values

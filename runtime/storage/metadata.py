@@ -1,0 +1,217 @@
+"""The metadata store (MDS): schedules, readiness, claims, results, errors and counters of a job.
+
+Readiness is a set per task (which dependencies registered), never a bare counter, so a registration
+delivered twice counts once. The registration that completes the set also claims the task for its
+invocation (``owner``); a retried invocation carries the same owner and so keeps its claim, while any
+other invocation is told the task is taken. All of it happens in one Lua script: one round trip for
+every dependent of a finished task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import keys
+
+# What a registration says about one dependent.
+NOT_READY = 0  # registered; other dependencies are still missing
+READY = 1  # registered, the set is complete, and the caller's invocation owns the task
+TAKEN = 2  # the set is complete but another invocation owns the task
+WITHHELD = 3  # (withhold mode) not registered: it would not complete the set; marked as held
+WRITE_NOW = 4  # (withhold mode) not registered, and every missing dependency is held: this holder must write
+CANCELLED = -1
+
+REGISTER_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
+local task, owner, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local withhold = ARGV[4] == '1'
+if ARGV[5] ~= '' then
+  for id in string.gmatch(ARGV[5], '[^,]+') do redis.call('SADD', KEYS[1], id) end
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+local out = {}
+for i = 1, #ARGV - 5 do
+  local reg, claim, held = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
+  local need = tonumber(ARGV[5 + i])
+  local member = redis.call('SISMEMBER', reg, task)
+  local after = redis.call('SCARD', reg) + 1 - member
+  if withhold and after < need then
+    redis.call('SADD', held, task)
+    redis.call('EXPIRE', held, ttl)
+    local others, lowest = 0, tonumber(task)
+    for _, h in ipairs(redis.call('SMEMBERS', held)) do
+      if h ~= task and redis.call('SISMEMBER', reg, h) == 0 then
+        others = others + 1
+        if tonumber(h) < lowest then lowest = tonumber(h) end
+      end
+    end
+    if after + others >= need and lowest == tonumber(task) then out[i] = 4 else out[i] = 3 end
+  else
+    if member == 0 then
+      redis.call('SADD', reg, task)
+      redis.call('EXPIRE', reg, ttl)
+    end
+    if after >= need then
+      if redis.call('SET', claim, owner, 'NX', 'EX', ttl) or redis.call('GET', claim) == owner then
+        out[i] = 1
+      else
+        out[i] = 2
+      end
+    else
+      out[i] = 0
+    end
+  end
+end
+return out
+"""
+
+
+class MetadataStore:
+    """Job bookkeeping on the MDS Redis. ``bytes_written`` counts what this process wrote."""
+
+    def __init__(self, client, ttl_s: int):
+        self.redis = client
+        self.ttl_s = ttl_s
+        self._register = client.register_script(REGISTER_SCRIPT)
+        self.bytes_written = 0
+        self.bytes_read = 0
+
+    # --- scheduler side ---
+    def put_schedules(self, job: str, schedules: dict[int, bytes]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(keys.schedules(job), mapping=schedules)
+        pipe.expire(keys.schedules(job), self.ttl_s)
+        pipe.execute()
+        self.bytes_written += sum(len(v) for v in schedules.values())
+
+    def results(self, job: str, tasks: list[int]) -> list[bytes | None]:
+        values = self.redis.mget([keys.result(job, t) for t in tasks]) if tasks else []
+        self.bytes_read += sum(len(v) for v in values if v)
+        return values
+
+    def subscribe(self, job: str) -> Subscription:
+        return Subscription(self.redis, keys.events(job))
+
+    def finished_results(self, job: str, tasks: list[int]) -> set[int]:
+        """Which of ``tasks`` have a result stored (to catch up on events the subscription missed)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task in tasks:
+            pipe.exists(keys.result(job, task))
+        return {task for task, present in zip(tasks, pipe.execute(), strict=True) if present}
+
+    def error(self, job: str) -> bytes | None:
+        return self.redis.get(keys.error(job))
+
+    def done_tasks(self, job: str) -> set[int]:
+        return {int(t) for t in self.redis.smembers(keys.done(job))}
+
+    def stats(self, job: str) -> tuple[dict[str, int], list[dict]]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.stats(job))
+        pipe.lrange(keys.timings(job), 0, -1)
+        counters, timings = pipe.execute()
+        return ({k.decode(): int(v) for k, v in counters.items()},
+                [record for blob in timings for record in json.loads(blob)])
+
+    def cancel(self, job: str) -> None:
+        self.redis.set(keys.cancelled(job), 1, ex=self.ttl_s)
+
+    def delete_job(self, job: str) -> None:
+        """Delete every key of the job but the cancel flag, which tells stragglers to stop."""
+        delete_matching(self.redis, keys.job_pattern(job), keep={keys.cancelled(job).encode()})
+
+    # --- executor side ---
+    def get_schedule(self, job: str, schedule_id: int) -> bytes | None:
+        data = self.redis.hget(keys.schedules(job), schedule_id)
+        self.bytes_read += len(data or b"")
+        return data
+
+    def register(self, job: str, task: int, dependents: list[tuple[int, int]], owner: str,
+                 done: list[int], withhold: bool) -> list[int] | None:
+        """Register ``task`` as complete on each (dependent, dependency count); None if the job is cancelled.
+
+        Withhold mode registers only where it completes the set, and marks the rest as held (delayed I/O).
+        """
+        script_keys = [keys.done(job), keys.cancelled(job)]
+        for dependent, _ in dependents:
+            script_keys += [keys.registered(job, dependent), keys.claim(job, dependent), keys.held(job, dependent)]
+        args = [task, owner, self.ttl_s, "1" if withhold else "0", ",".join(map(str, done))]
+        args += [count for _, count in dependents]
+        statuses = self._register(keys=script_keys, args=args)
+        if statuses and statuses[0] == CANCELLED:
+            return None
+        return [int(s) for s in statuses]
+
+    def put_result(self, job: str, task: int, data: bytes, done: list[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.result(job, task), data, ex=self.ttl_s)
+        self._mark_done(pipe, job, done)
+        pipe.publish(keys.events(job), json.dumps({"final": task}))
+        pipe.execute()
+        self.bytes_written += len(data)
+
+    def put_error(self, job: str, record: bytes, done: list[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.error(job), record, ex=self.ttl_s, nx=True)
+        pipe.set(keys.cancelled(job), 1, ex=self.ttl_s)
+        self._mark_done(pipe, job, done)
+        pipe.publish(keys.events(job), json.dumps({"error": True}))
+        pipe.execute()
+
+    def add_stats(self, job: str, counters: dict[str, int], timings: list[dict], done: list[int]) -> None:
+        pipe = self.redis.pipeline(transaction=True)  # a reader sees all of one invocation's counters or none
+        for name, value in counters.items():
+            if value:
+                pipe.hincrby(keys.stats(job), name, value)
+        pipe.expire(keys.stats(job), self.ttl_s)
+        if timings:
+            pipe.rpush(keys.timings(job), json.dumps(timings))
+            pipe.expire(keys.timings(job), self.ttl_s)
+        self._mark_done(pipe, job, done)
+        pipe.execute()
+
+    def _mark_done(self, pipe, job: str, done: list[int]) -> None:
+        if done:
+            pipe.sadd(keys.done(job), *done)
+            pipe.expire(keys.done(job), self.ttl_s)
+
+
+def delete_matching(client, pattern: str, keep=frozenset()) -> int:
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        if key in keep:
+            continue
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.unlink(*batch)
+            batch = []
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+class Subscription:
+    """The job's event channel: ``{"final": task}`` and ``{"error": true}`` messages."""
+
+    CONFIRM_TIMEOUT_S = 5.0
+
+    def __init__(self, client, channel: str):
+        self.pubsub = client.pubsub()
+        self.pubsub.subscribe(channel)
+        # Wait for the server's confirmation, so no event published after this returns is missed.
+        deadline = time.monotonic() + self.CONFIRM_TIMEOUT_S
+        while time.monotonic() < deadline:
+            message = self.pubsub.get_message(timeout=0.1)
+            if message and message.get("type") == "subscribe":
+                break
+
+    def next_event(self, timeout_s: float) -> dict | None:
+        message = self.pubsub.get_message(timeout=timeout_s)
+        if message is None or message.get("type") != "message":
+            return None
+        return json.loads(message["data"])
+
+    def close(self) -> None:
+        self.pubsub.close()
