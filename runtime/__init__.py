@@ -1,8 +1,8 @@
 """Wukong: run Dask graphs on decentralized serverless executors.
 
-    from wukong import LocalCluster, Client
-    client = Client(LocalCluster())
-    x.compute(scheduler=client.get)
+from wukong import LocalCluster, Client
+client = Client(LocalCluster())
+x.compute(scheduler=client.get)
 """
 
 from .config import WukongConfig, load_config
@@ -21,7 +21,17 @@ from .local.cluster import LocalCluster
 from .scheduler.client import Client
 
 __all__ = [
-    "Client", "LocalCluster", "WukongConfig", "load_config", "WukongError", "ConfigError", "JobTimeoutError",
-    "PayloadTooLargeError", "RedisNotInstalledError", "RedisUnreachableError", "RemoteTaskError",
-    "UnpicklableTaskError", "VersionMismatchError",
+    "Client",
+    "LocalCluster",
+    "WukongConfig",
+    "load_config",
+    "WukongError",
+    "ConfigError",
+    "JobTimeoutError",
+    "PayloadTooLargeError",
+    "RedisNotInstalledError",
+    "RedisUnreachableError",
+    "RemoteTaskError",
+    "UnpicklableTaskError",
+    "VersionMismatchError",
 ]

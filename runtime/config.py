@@ -23,6 +23,20 @@ DASK_CONFIG_SECTION = "wukong"
 # WUKONG_* environment variables that are not settings.
 NON_SETTING_ENV = frozenset({"WUKONG_TEST_FAULTS", "WUKONG_WORKER_ID"})
 
+# Settings a Client may set for its own jobs (they travel with the job); the rest belong to the cluster.
+JOB_SETTINGS = frozenset(
+    {
+        "job_timeout_s",
+        "task_clustering",
+        "big_task_threshold",
+        "max_task_fanout",
+        "max_payload_bytes",
+        "delayed_io_max_wait_s",
+        "progress",
+        "num_lambda_invokers",
+    }
+)
+
 # Names the seed accepted with no meaning here; kept so old scripts keep running.
 IGNORED_ARGUMENTS = frozenset({"n_workers"})
 
@@ -113,8 +127,17 @@ FIELD_DEFAULTS = {f.name: f.default for f in fields(WukongConfig) if f.name != "
 
 def validate(config: WukongConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad setting."""
-    positive = ("num_lambda_invokers", "max_task_fanout", "max_payload_bytes", "big_task_threshold",
-                "max_value_bytes", "job_timeout_s", "key_ttl_s", "num_kvs_nodes", "redis_timeout_s")
+    positive = (
+        "num_lambda_invokers",
+        "max_task_fanout",
+        "max_payload_bytes",
+        "big_task_threshold",
+        "max_value_bytes",
+        "job_timeout_s",
+        "key_ttl_s",
+        "num_kvs_nodes",
+        "redis_timeout_s",
+    )
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)!r}")
@@ -194,12 +217,14 @@ def _from_environment() -> dict[str, Any]:
     for env_name, value in os.environ.items():
         if not env_name.startswith(ENV_PREFIX) or env_name in NON_SETTING_ENV:
             continue
-        name = env_name[len(ENV_PREFIX):].lower()
+        name = env_name[len(ENV_PREFIX) :].lower()
         if name in FIELD_TYPES:
             found[name] = value
         else:
-            raise ConfigError(f"unknown setting in environment variable {env_name}; "
-                              f"known settings: {', '.join(sorted(FIELD_TYPES))}")
+            raise ConfigError(
+                f"unknown setting in environment variable {env_name}; "
+                f"known settings: {', '.join(sorted(FIELD_TYPES))}"
+            )
     return found
 
 
@@ -211,8 +236,10 @@ def _from_dask_config() -> dict[str, Any]:
     for raw_name, value in section.items():
         name = raw_name.replace("-", "_")
         if name not in FIELD_TYPES:
-            raise ConfigError(f"unknown setting wukong.{raw_name} in dask config; "
-                              f"known settings: {', '.join(sorted(FIELD_TYPES))}")
+            raise ConfigError(
+                f"unknown setting wukong.{raw_name} in dask config; "
+                f"known settings: {', '.join(sorted(FIELD_TYPES))}"
+            )
         found[name] = value
     return found
 
@@ -232,3 +259,16 @@ def config_to_env(config: WukongConfig) -> dict[str, str]:
             text = str(value)
         env[ENV_PREFIX + name.upper()] = text
     return env
+
+
+def with_job_settings(config: WukongConfig, **settings) -> WukongConfig:
+    """``config`` with per-client job settings; cluster settings are refused with a pointer to LocalCluster."""
+    for name in settings:
+        if name not in FIELD_TYPES:
+            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+        if name not in JOB_SETTINGS:
+            raise ConfigError(
+                f"setting {name!r} belongs to the cluster: pass it to LocalCluster(...), "
+                f"not Client(cluster, ...). Per-client settings: {', '.join(sorted(JOB_SETTINGS))}"
+            )
+    return config.replace(**{name: coerce(name, value) for name, value in settings.items()})

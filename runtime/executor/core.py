@@ -15,6 +15,7 @@ State of one invocation (all plain data):
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections import defaultdict
@@ -29,6 +30,7 @@ from . import decisions
 from .decisions import Backoff
 from .faults import fault_point
 
+log = logging.getLogger("wukong.executor")
 PAYLOAD_OVERHEAD_BYTES = 4096  # room for the JSON around inline inputs
 
 
@@ -126,8 +128,9 @@ class Invocation:
             raise Stop() from exc
         end = self.clock()
         self.counters["tasks"] += 1
-        self.timings.append({"task": task, "key": str(info.key), "owner": self.owner,
-                             "start": begin, "end": end})
+        self.timings.append(
+            {"task": task, "key": str(info.key), "owner": self.owner, "start": begin, "end": end}
+        )
         for dep in info.dependencies:
             self.consumed(dep, task)
         self.done.append(task)
@@ -142,8 +145,10 @@ class Invocation:
                 fetched[dep] = serialization.loads(data)
         elif info.dependencies:
             self.counters["tasks_local_input"] += 1
-        return {key: (self.cache[d] if d in self.cache else fetched[d])
-                for d, key in zip(info.dependencies, info.dependency_keys, strict=True)}
+        return {
+            key: (self.cache[d] if d in self.cache else fetched[d])
+            for d, key in zip(info.dependencies, info.dependency_keys, strict=True)
+        }
 
     def consumed(self, dep: int, task: int) -> None:
         consumers = self.keep.get(dep)
@@ -189,7 +194,10 @@ class Invocation:
             if plan.write_now:
                 self.give_up(task, set(plan.withheld))
             else:
-                self.delayed[task] = (set(plan.withheld), Backoff(self.clock(), self.settings.delayed_io_max_wait_s))
+                self.delayed[task] = (
+                    set(plan.withheld),
+                    Backoff(self.clock(), self.settings.delayed_io_max_wait_s),
+                )
                 self.counters["delayed_io"] += 1
         self.release_if_unused(task)
 
@@ -259,30 +267,55 @@ class Invocation:
 
     # --- invoking other executors ---
     def invoke(self, dependents) -> None:
-        payloads = [self.payload_for(d) for d in dependents]
-        self.counters["invoked"] += len(payloads)
-        use_proxy = self.proxy is not None and self.settings.use_proxy
-        if use_proxy and len(payloads) >= self.settings.max_task_fanout:
-            self.proxy.invoke(payloads)
+        self.counters["invoked"] += len(dependents)
+        if (
+            self.proxy is not None
+            and self.settings.use_proxy
+            and len(dependents) >= self.settings.max_task_fanout
+        ):
+            self.invoke_through_proxy(dependents)
             self.counters["proxy_fanouts"] += 1
         else:
-            self.invoker.invoke(payloads)
+            self.invoker.invoke([self.payload_for(d) for d in dependents])
+
+    def invoke_through_proxy(self, dependents) -> None:
+        """One request for the whole fan-out; inputs held here go inline once, shared by every target."""
+        inputs = self.inline_inputs({dep for d in dependents for dep in self.tasks[d].dependencies})
+        common = {
+            key: value
+            for key, value in wire.invocation(
+                self.job, "", 0, 0, self.payload["settings"], inputs=inputs
+            ).items()
+            if key not in ("owner", "start", "sched")
+        }
+        self.proxy.fan_out(common, [(d, self.tasks[d].path) for d in dependents])
 
     def payload_for(self, dependent: int) -> dict:
         info = self.tasks[dependent]
+        return wire.invocation(
+            self.job,
+            wire.invoked_owner(dependent),
+            dependent,
+            info.path,
+            self.payload["settings"],
+            inputs=self.inline_inputs(info.dependencies),
+        )
+
+    def inline_inputs(self, dependencies) -> dict[int, bytes]:
+        """Outputs held here that fit in a payload travel inline; the rest go to the KV store first.
+        Outputs not held here were written by their producers before they registered."""
         budget = (self.settings.max_payload_bytes - PAYLOAD_OVERHEAD_BYTES) * 3 // 4  # base64 grows 4/3
         inputs = {}
-        for dep in info.dependencies:
+        for dep in sorted(dependencies):
             if dep not in self.cache:
-                continue  # produced elsewhere: durable in the KV store before it was registered
+                continue
             data = self.encode(dep)
             if len(data) <= budget:
                 inputs[dep] = data
                 budget -= len(data)
             else:
                 self.write(dep)
-        return wire.invocation(self.job, wire.invoked_owner(dependent), dependent, info.path,
-                               self.payload["settings"], inputs=inputs)
+        return inputs
 
     # --- values ---
     def encode(self, task: int) -> bytes:
@@ -328,15 +361,20 @@ class Invocation:
             counters[kind] = sum(v for k, v in counters.items() if k.startswith(kind + "@"))
         try:
             self.mds.add_stats(self.job, counters, self.timings, self.take_done())
-        except Exception:  # counters are best effort; the job's outcome does not depend on them
-            pass
+        except Exception as exc:  # counters are best effort; the job's outcome does not depend on them
+            log.warning("job %s: could not record this invocation's counters: %s", self.job, exc)
 
 
 def error_record(info, exc: BaseException) -> bytes:
     """A task's exception as data: its type, message, remote traceback and the exception itself."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    record = {"key": None if info is None else info.key, "type": type(exc).__qualname__,
-              "module": type(exc).__module__, "message": str(exc), "traceback": text}
+    record = {
+        "key": None if info is None else info.key,
+        "type": type(exc).__qualname__,
+        "module": type(exc).__module__,
+        "message": str(exc),
+        "traceback": text,
+    }
     try:
         exc.__traceback__ = None
         record["exception"] = serialization.dumps(exc)

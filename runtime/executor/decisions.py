@@ -48,7 +48,9 @@ def plan_fanout(dependents: list[int], statuses: list[int], *, become: int | Non
         ready.insert(0, become)
     if big:
         return Fanout(run_locally=tuple(ready), withheld=withheld, write_now=write_now)
-    return Fanout(run_locally=tuple(ready[:1]), invoke=tuple(ready[1:]), withheld=withheld, write_now=write_now)
+    return Fanout(
+        run_locally=tuple(ready[:1]), invoke=tuple(ready[1:]), withheld=withheld, write_now=write_now
+    )
 
 
 @dataclass

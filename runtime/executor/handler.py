@@ -27,11 +27,16 @@ def environment():
         config = load_config()
         stores = connect(config)
         if config.mode == "aws":
-            invoker = LambdaInvoker(config.executor_function_name, region=config.aws_region,
-                                    endpoint_url=config.lambda_endpoint_url,
-                                    max_payload_bytes=config.max_payload_bytes)
+            invoker = LambdaInvoker(
+                config.executor_function_name,
+                region=config.aws_region,
+                endpoint_url=config.lambda_endpoint_url,
+                max_payload_bytes=config.max_payload_bytes,
+            )
         else:
-            invoker = LocalInvoker(stores.mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries())
+            invoker = LocalInvoker(
+                stores.mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries()
+            )
         _ENVIRONMENT = (stores, invoker, make_proxy_client(config))
     return _ENVIRONMENT
 

@@ -1,7 +1,7 @@
 """Transports that start executors: one interface, ``invoke(payloads)``, two platforms."""
 
-from .base import Invoker, encode_payload, decode_payload
-from .local import LocalInvoker
 from .aws_lambda import LambdaInvoker
+from .base import Invoker, decode_payload, encode_payload
+from .local import LocalInvoker
 
 __all__ = ["Invoker", "LocalInvoker", "LambdaInvoker", "encode_payload", "decode_payload"]

@@ -13,8 +13,16 @@ INVOKE_ATTEMPTS = 4  # botocore retries throttling itself; these cover connectio
 class LambdaInvoker:
     """Invoke ``function_name`` once per payload, ``concurrency`` calls at a time."""
 
-    def __init__(self, function_name: str, *, region: str, endpoint_url: str = "", concurrency: int = 8,
-                 max_payload_bytes: int = 256 * 1024, client=None):
+    def __init__(
+        self,
+        function_name: str,
+        *,
+        region: str,
+        endpoint_url: str = "",
+        concurrency: int = 8,
+        max_payload_bytes: int = 256 * 1024,
+        client=None,
+    ):
         self.function_name = function_name
         self.max_payload_bytes = max_payload_bytes
         self.concurrency = max(1, concurrency)
@@ -43,7 +51,9 @@ class LambdaInvoker:
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=body)
+            response = self.client.invoke(
+                FunctionName=self.function_name, InvocationType="Event", Payload=body
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "RequestEntityTooLargeException":
@@ -54,13 +64,16 @@ class LambdaInvoker:
             raise WukongError(f"invoking Lambda function {self.function_name} failed: {exc}") from exc
         status = response.get("StatusCode")
         if status != 202:
-            raise WukongError(f"Lambda function {self.function_name} answered {status} to an Event invocation")
+            raise WukongError(
+                f"Lambda function {self.function_name} answered {status} to an Event invocation"
+            )
 
 
 def make_lambda_client(region: str, endpoint_url: str, pool_size: int):
     import boto3
     from botocore.config import Config
 
-    config = Config(max_pool_connections=max(10, pool_size), retries={"max_attempts": INVOKE_ATTEMPTS,
-                                                                        "mode": "standard"})
+    config = Config(
+        max_pool_connections=max(10, pool_size), retries={"max_attempts": INVOKE_ATTEMPTS, "mode": "standard"}
+    )
     return boto3.client("lambda", region_name=region, endpoint_url=endpoint_url or None, config=config)

@@ -14,8 +14,10 @@ def lambda_handler(event, context):
     config = load_config()
     invoker = LambdaInvoker(
         config.executor_function_name,
-        region=config.aws_region, endpoint_url=config.lambda_endpoint_url,
-        concurrency=config.num_lambda_invokers, max_payload_bytes=config.max_payload_bytes,
+        region=config.aws_region,
+        endpoint_url=config.lambda_endpoint_url,
+        concurrency=config.num_lambda_invokers,
+        max_payload_bytes=config.max_payload_bytes,
     )
     payloads = event["payloads"]
     invoker.invoke(payloads)

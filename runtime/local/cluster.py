@@ -54,8 +54,9 @@ class LocalCluster:
             from ..proxy.server import ProxyProcess
 
             self.proxy = ProxyProcess(self.config)
-            self.config = self.config.replace(proxy_address=self.proxy.host, proxy_port=self.proxy.port,
-                                              proxy_secret=self.proxy.secret)
+            self.config = self.config.replace(
+                proxy_address=self.proxy.host, proxy_port=self.proxy.port, proxy_secret=self.proxy.secret
+            )
         self.pool = WorkerPool(self.config, stores.mds.redis)
 
     def start_server(self, password: str | None = None) -> RedisServer:
@@ -67,9 +68,13 @@ class LocalCluster:
         """The transport that starts executors for this cluster."""
         config = self.config
         if config.mode == "aws":
-            return LambdaInvoker(config.executor_function_name, region=config.aws_region,
-                                 endpoint_url=config.lambda_endpoint_url, concurrency=config.num_lambda_invokers,
-                                 max_payload_bytes=config.max_payload_bytes)
+            return LambdaInvoker(
+                config.executor_function_name,
+                region=config.aws_region,
+                endpoint_url=config.lambda_endpoint_url,
+                concurrency=config.num_lambda_invokers,
+                max_payload_bytes=config.max_payload_bytes,
+            )
         return LocalInvoker(stores.mds.redis, config.local_queue)
 
     def connect(self):

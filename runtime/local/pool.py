@@ -12,15 +12,23 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 from ..config import WukongConfig, config_to_env
+from ..errors import WukongError
 from ..storage import keys
 from .processes import spawn, stop
 
 SUPERVISE_INTERVAL_S = 0.05
+WARM_UP_TIMEOUT_S = 120.0
 # One BLAS thread per worker: the pool, not BLAS, provides the parallelism (as one Lambda per task).
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                   "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
 
 
 def default_pool_size(config: WukongConfig) -> tuple[int, int]:
@@ -33,22 +41,43 @@ class WorkerPool:
         self.size, self.max_size = default_pool_size(config)
         self.queue = config.local_queue
         self.redis = redis_client
-        self.env = {**os.environ, **SINGLE_THREADED, **config_to_env(config),
-                    "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))}
+        self.env = {
+            **os.environ,
+            **SINGLE_THREADED,
+            **config_to_env(config),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
+        }
         self.workers: dict[str, subprocess.Popen] = {}
         self.ids = itertools.count()
         self.redelivered = 0
         self.closing = threading.Event()
         for _ in range(self.size):
             self.spawn()
+        self.wait_until_warm()
         self.thread = threading.Thread(target=self.supervise, name="wukong-pool", daemon=True)
         self.thread.start()
 
     def spawn(self) -> None:
         worker_id = f"w{next(self.ids)}-{os.getpid()}"
-        self.workers[worker_id] = spawn([sys.executable, "-m", "wukong.local.worker"],
-                                        env={**self.env, "WUKONG_WORKER_ID": worker_id},
-                                        stdin=subprocess.DEVNULL)
+        self.workers[worker_id] = spawn(
+            [sys.executable, "-m", "wukong.local.worker"],
+            env={**self.env, "WUKONG_WORKER_ID": worker_id},
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_until_warm(self) -> None:
+        """Return once every worker has imported its libraries, so the first job runs warm."""
+        deadline = time.monotonic() + WARM_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.redis.scard(keys.ready_workers(self.queue)) >= len(self.workers):
+                return
+            dead = [p.returncode for p in self.workers.values() if p.poll() is not None]
+            if dead:
+                raise WukongError(
+                    f"a local worker exited during start-up (exit code {dead[0]}); its error is printed above"
+                )
+            time.sleep(0.02)
+        raise WukongError(f"the local workers did not start within {WARM_UP_TIMEOUT_S:g} s")
 
     def supervise(self) -> None:
         backlog_seen = False
@@ -83,3 +112,4 @@ class WorkerPool:
         for process in self.workers.values():
             stop(process)
         self.workers.clear()
+        self.redis.delete(keys.ready_workers(self.queue))

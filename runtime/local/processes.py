@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 import socket
@@ -13,10 +14,8 @@ STOP_GRACE_S = 3.0
 
 def die_with_parent() -> None:
     """preexec_fn: the kernel sends SIGTERM to the child when its parent dies, even by SIGKILL (Linux)."""
-    try:
+    with contextlib.suppress(OSError):  # not Linux: close() and atexit still stop the children
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: close() and atexit still stop the children
 
 
 def spawn(args: list[str], **kwargs) -> subprocess.Popen:

@@ -42,10 +42,30 @@ class RedisServer:
     def _start(self) -> None:
         self.port = free_port()
         log = Path(self.workdir) / f"redis-{self.port}.log"
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", self.password,
-                "--save", "", "--appendonly", "no", "--dir", self.workdir, "--logfile", str(log),
-                "--protected-mode", "yes", "--maxclients", "10000"]
-        self.process = spawn(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            self.password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.workdir,
+            "--logfile",
+            str(log),
+            "--protected-mode",
+            "yes",
+            "--maxclients",
+            "10000",
+        ]
+        self.process = spawn(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -27,6 +27,8 @@ def main() -> None:
     redis = stores.mds.redis
     import dask.array  # noqa: F401  (warm: the first task should not pay for imports)
 
+    redis.sadd(keys.ready_workers(queue), worker_id)
+
     while os.getppid() == parent:
         item = redis.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
         if item is None:

@@ -31,14 +31,33 @@ class JobSettings:
 
     @classmethod
     def from_config(cls, config, use_proxy: bool) -> JobSettings:
-        return cls(config.task_clustering, config.big_task_threshold, config.max_task_fanout,
-                   config.max_payload_bytes, config.delayed_io_max_wait_s, use_proxy)
+        return cls(
+            config.task_clustering,
+            config.big_task_threshold,
+            config.max_task_fanout,
+            config.max_payload_bytes,
+            config.delayed_io_max_wait_s,
+            use_proxy,
+        )
 
 
-def invocation(job: str, owner: str, start: int, schedule_id: int, settings: JobSettings | dict,
-               schedule: bytes | None = None, inputs: dict[int, bytes] | None = None) -> dict:
-    payload = {"job": job, "owner": owner, "start": start, "sched": schedule_id, "py": PY_VERSION,
-               "settings": settings if isinstance(settings, dict) else asdict(settings)}
+def invocation(
+    job: str,
+    owner: str,
+    start: int,
+    schedule_id: int,
+    settings: JobSettings | dict,
+    schedule: bytes | None = None,
+    inputs: dict[int, bytes] | None = None,
+) -> dict:
+    payload = {
+        "job": job,
+        "owner": owner,
+        "start": start,
+        "sched": schedule_id,
+        "py": PY_VERSION,
+        "settings": settings if isinstance(settings, dict) else asdict(settings),
+    }
     if schedule is not None:
         payload["sched_b64"] = b64(schedule)
     if inputs:

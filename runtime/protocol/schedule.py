@@ -45,7 +45,9 @@ def encode_task(info: TaskInfo) -> bytes:
     return cloudpickle.dumps(info, protocol=5)
 
 
-def encode_schedule(schedule_id: int, start: int, chain: tuple[int, ...], task_blobs: tuple[bytes, ...]) -> bytes:
+def encode_schedule(
+    schedule_id: int, start: int, chain: tuple[int, ...], task_blobs: tuple[bytes, ...]
+) -> bytes:
     return pickle.dumps((schedule_id, start, chain, task_blobs), protocol=5)
 
 

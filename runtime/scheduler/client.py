@@ -1,29 +1,33 @@
 """``Client``: dask's ``get`` protocol on top of a Wukong cluster.
 
-    client = Client(LocalCluster())
-    x.compute(scheduler=client.get)      # or client.compute(x), or `with client:` then x.compute()
+client = Client(LocalCluster())
+x.compute(scheduler=client.get)      # or client.compute(x), or `with client:` then x.compute()
 """
 
 from __future__ import annotations
 
 import dask
 
+from ..config import with_job_settings
 from .dag import build_dag, flat_keys, repack
 from .job import run_job
 from .progress import progress_hooks
 
 
 class Client:
+    """``Client(cluster, **job_settings)``; with no cluster, ``Client(**kwargs)`` starts a LocalCluster."""
+
     def __init__(self, cluster=None, **kwargs):
         if cluster is None:
             from ..local.cluster import LocalCluster
 
             cluster = LocalCluster(**kwargs)
             self.owns_cluster = True
+            kwargs = {}
         else:
             self.owns_cluster = False
         self.cluster = cluster
-        self.config = cluster.config
+        self.config = with_job_settings(cluster.config, **kwargs)
         self.stores = cluster.connect()
         self.invoker = cluster.make_invoker(self.stores)
         self.last_report = None
@@ -33,8 +37,14 @@ class Client:
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
         dag = build_dag(dsk, keys)
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
-            values, report = run_job(dag, self.stores, self.invoker, self.config,
-                                     use_proxy=bool(self.config.proxy_address), on_progress=on_progress)
+            values, report = run_job(
+                dag,
+                self.stores,
+                self.invoker,
+                self.config,
+                use_proxy=bool(self.config.proxy_address),
+                on_progress=on_progress,
+            )
         self.last_report = report
         by_key = {dag.keys[task]: value for task, value in values.items()}
         missing = [k for k in flat_keys(keys) if k not in by_key]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from dask._task_spec import GraphNode, convert_legacy_graph, cull
+from dask._task_spec import GraphNode, convert_legacy_graph
 from dask.core import flatten
 
 
@@ -59,7 +59,7 @@ def build_dag(dsk, keys) -> Dag:
     missing = [k for k in requested if k not in graph]
     if missing:
         raise KeyError(f"requested key(s) not in the graph: {missing[:5]!r}")
-    graph = cull(graph, requested)
+    graph = cull_in_order(graph, requested)
     order = topological_order(graph)
     index = {key: i for i, key in enumerate(order)}
     dependencies = tuple(tuple(sorted(index[d] for d in graph[key].dependencies)) for key in order)
@@ -74,6 +74,20 @@ def build_dag(dsk, keys) -> Dag:
         dependents=tuple(tuple(d) for d in dependents),
         finals=frozenset(index[k] for k in requested),
     )
+
+
+def cull_in_order(
+    graph: Mapping[Hashable, GraphNode], requested: list[Hashable]
+) -> dict[Hashable, GraphNode]:
+    """Only what the requested keys need, in the graph's own order (dask's cull orders by hash)."""
+    needed: set[Hashable] = set()
+    work = list(requested)
+    while work:
+        key = work.pop()
+        if key not in needed:
+            needed.add(key)
+            work.extend(graph[key].dependencies)
+    return {key: node for key, node in graph.items() if key in needed}
 
 
 def topological_order(graph: Mapping[Hashable, GraphNode]) -> list[Hashable]:

@@ -26,8 +26,9 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def run_job(dag: Dag, stores, invoker, config, *, use_proxy: bool = False,
-            on_progress=None) -> tuple[dict[int, object], JobReport]:
+def run_job(
+    dag: Dag, stores, invoker, config, *, use_proxy: bool = False, on_progress=None
+) -> tuple[dict[int, object], JobReport]:
     """Compute every final of ``dag``; returns ({task id: value}, report). Raises a task's exception."""
     started = time.perf_counter()
     job = new_job_id()
@@ -39,23 +40,38 @@ def run_job(dag: Dag, stores, invoker, config, *, use_proxy: bool = False,
     subscription = mds.subscribe(job)
     try:
         mds.put_schedules(job, encoded)
-        payloads = [leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
-                    for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)]
+        payloads = [
+            leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
+            for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)
+        ]
         invoke_all(invoker, payloads, config.num_lambda_invokers)
-        wait_for_finals(job, dag, mds, subscription, time.monotonic() + config.job_timeout_s,
-                        config.job_timeout_s, on_progress)
+        wait_for_finals(
+            job,
+            dag,
+            mds,
+            subscription,
+            time.monotonic() + config.job_timeout_s,
+            config.job_timeout_s,
+            on_progress,
+        )
         finals = sorted(dag.finals)
-        values = {task: serialization.loads(data) for task, data in zip(finals, mds.results(job, finals), strict=True)}
+        values = {
+            task: serialization.loads(data)
+            for task, data in zip(finals, mds.results(job, finals), strict=True)
+        }
         counters, timings = collect_stats(mds, job, len(payloads))
     finally:
         subscription.close()
         kvs_keys = stores.kvs.delete_job(job)
         mds.delete_job(job)
         mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
-    client_bytes = {"mds_bytes_written": mds.bytes_written - mds_written_before,
-                    "mds_bytes_read": mds.bytes_read - mds_read_before}
-    report = build_report(job, time.perf_counter() - started, len(payloads), counters, timings,
-                          client_bytes, kvs_keys)
+    client_bytes = {
+        "mds_bytes_written": mds.bytes_written - mds_written_before,
+        "mds_bytes_read": mds.bytes_read - mds_read_before,
+    }
+    report = build_report(
+        job, time.perf_counter() - started, len(payloads), counters, timings, client_bytes, kvs_keys
+    )
     return values, report
 
 
@@ -72,13 +88,14 @@ def invoke_all(invoker, payloads: list[dict], parallelism: int) -> None:
         invoker.invoke(payloads)
         return
     size = -(-len(payloads) // parallelism)
-    batches = [payloads[i: i + size] for i in range(0, len(payloads), size)]
+    batches = [payloads[i : i + size] for i in range(0, len(payloads), size)]
     with ThreadPoolExecutor(len(batches)) as pool:
         list(pool.map(invoker.invoke, batches))
 
 
-def wait_for_finals(job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float,
-                    on_progress=None) -> None:
+def wait_for_finals(
+    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None
+) -> None:
     remaining = set(dag.finals)
     last_poll = time.monotonic()
     while remaining:

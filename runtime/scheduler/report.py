@@ -42,10 +42,19 @@ class JobReport:
         return "\n".join(lines)
 
 
-def build_report(job_id: str, wall_s: float, leaves: int, counters: dict[str, int], timings: list[dict],
-                 client_bytes: dict[str, int], kvs_keys: dict[str, int]) -> JobReport:
+def build_report(
+    job_id: str,
+    wall_s: float,
+    leaves: int,
+    counters: dict[str, int],
+    timings: list[dict],
+    client_bytes: dict[str, int],
+    kvs_keys: dict[str, int],
+) -> JobReport:
     def per_node(prefix: str) -> dict[str, int]:
-        return {name.split("@", 1)[1]: value for name, value in counters.items() if name.startswith(prefix + "@")}
+        return {
+            name.split("@", 1)[1]: value for name, value in counters.items() if name.startswith(prefix + "@")
+        }
 
     return JobReport(
         job_id=job_id,

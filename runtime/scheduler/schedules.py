@@ -113,8 +113,9 @@ def build_schedules(dag: Dag, part: Partition) -> list[Schedule]:
         members = dict.fromkeys(chain)
         for task in chain:
             members.update(dict.fromkeys(dag.dependents[task]))
-        schedules.append(Schedule(id=path, start=start, chain=tuple(chain),
-                                  tasks=tuple(infos[t] for t in members)))
+        schedules.append(
+            Schedule(id=path, start=start, chain=tuple(chain), tasks=tuple(infos[t] for t in members))
+        )
     return schedules
 
 
@@ -128,5 +129,6 @@ def encode_schedules(schedules: list[Schedule]) -> dict[int, bytes]:
                     blobs[info.id] = encode_task(info)
                 except Exception as exc:
                     raise UnpicklableTaskError(info.key, f"{type(exc).__name__}: {exc}") from exc
-    return {s.id: encode_schedule(s.id, s.start, s.chain, tuple(blobs[i.id] for i in s.tasks))
-            for s in schedules}
+    return {
+        s.id: encode_schedule(s.id, s.start, s.chain, tuple(blobs[i.id] for i in s.tasks)) for s in schedules
+    }

@@ -36,15 +36,23 @@ def connect(config: WukongConfig) -> Stores:
         kvs_nodes[f"{kvs_host}:{kvs_port}"] = client
     if not kvs_nodes:
         kvs_nodes[f"{host}:{port}"] = mds_client
-    kvs = KVStore(kvs_nodes, ttl_s=config.key_ttl_s, max_value_bytes=config.max_value_bytes,
-                  chunk_large_tasks=config.chunk_large_tasks)
+    kvs = KVStore(
+        kvs_nodes,
+        ttl_s=config.key_ttl_s,
+        max_value_bytes=config.max_value_bytes,
+        chunk_large_tasks=config.chunk_large_tasks,
+    )
     return Stores(MetadataStore(mds_client, config.key_ttl_s), kvs)
 
 
 def redis_client(host: str, port: int, password: str, timeout_s: float) -> redis.Redis:
     return redis.Redis(
-        host=host, port=port, password=password or None,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s, socket_keepalive=True,
+        host=host,
+        port=port,
+        password=password or None,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )

@@ -8,7 +8,6 @@ keys short and independent of dask's key names. Every per-job key starts with ``
 from __future__ import annotations
 
 
-
 def inflight(queue: str, worker: str) -> str:
     """Local mode: the invocation a worker is running, moved back to the queue if the worker dies."""
     return f"{queue}:inflight:{worker}"
@@ -87,3 +86,8 @@ def timings(job: str) -> str:
 def events(job: str) -> str:
     """The pub/sub channel on which executors announce finals and errors."""
     return f"wk:{job}:events"
+
+
+def ready_workers(queue: str) -> str:
+    """Local mode: the set of workers that have warmed up and are popping invocations."""
+    return f"{queue}:ready"

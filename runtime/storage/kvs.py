@@ -21,7 +21,9 @@ CHUNKED_MARKER = b"WKCHUNKS:"
 class KVStore:
     """Reads and writes task outputs; counts bytes per node in ``bytes_written`` / ``bytes_read``."""
 
-    def __init__(self, nodes: dict[str, object], *, ttl_s: int, max_value_bytes: int, chunk_large_tasks: bool):
+    def __init__(
+        self, nodes: dict[str, object], *, ttl_s: int, max_value_bytes: int, chunk_large_tasks: bool
+    ):
         if not nodes:
             raise ValueError("the KV store needs at least one node")
         self.nodes = nodes
@@ -49,7 +51,7 @@ class KVStore:
         parts = range(0, len(data), self.max_value_bytes)
         view = memoryview(data)
         for number, start in enumerate(parts):
-            self._set(keys.output_chunk(job, task, number), view[start: start + self.max_value_bytes])
+            self._set(keys.output_chunk(job, task, number), view[start : start + self.max_value_bytes])
         self._set(key, CHUNKED_MARKER + str(len(parts)).encode())
 
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes]:
@@ -60,14 +62,16 @@ class KVStore:
             if value is None:
                 raise KeyError(f"output of task {task} is missing from the KV store (job {job})")
             if value.startswith(CHUNKED_MARKER):
-                count = int(value[len(CHUNKED_MARKER):])
+                count = int(value[len(CHUNKED_MARKER) :])
                 value = b"".join(self._get_many([keys.output_chunk(job, task, n) for n in range(count)]))
             found[task] = value
         return found
 
     def delete_job(self, job: str) -> dict[str, int]:
         """Delete the job's outputs; return how many each node held (to show how keys spread)."""
-        return {name: delete_matching(client, keys.output_pattern(job)) for name, client in self.nodes.items()}
+        return {
+            name: delete_matching(client, keys.output_pattern(job)) for name, client in self.nodes.items()
+        }
 
     def _set(self, key: str, data) -> None:
         node = self.node_of(key)

@@ -111,8 +111,10 @@ class MetadataStore:
         pipe.hgetall(keys.stats(job))
         pipe.lrange(keys.timings(job), 0, -1)
         counters, timings = pipe.execute()
-        return ({k.decode(): int(v) for k, v in counters.items()},
-                [record for blob in timings for record in json.loads(blob)])
+        return (
+            {k.decode(): int(v) for k, v in counters.items()},
+            [record for blob in timings for record in json.loads(blob)],
+        )
 
     def cancel(self, job: str) -> None:
         self.redis.set(keys.cancelled(job), 1, ex=self.ttl_s)
@@ -127,15 +129,26 @@ class MetadataStore:
         self.bytes_read += len(data or b"")
         return data
 
-    def register(self, job: str, task: int, dependents: list[tuple[int, int]], owner: str,
-                 done: list[int], withhold: bool) -> list[int] | None:
+    def register(
+        self,
+        job: str,
+        task: int,
+        dependents: list[tuple[int, int]],
+        owner: str,
+        done: list[int],
+        withhold: bool,
+    ) -> list[int] | None:
         """Register ``task`` as complete on each (dependent, dependency count); None if the job is cancelled.
 
         Withhold mode registers only where it completes the set, and marks the rest as held (delayed I/O).
         """
         script_keys = [keys.done(job), keys.cancelled(job)]
         for dependent, _ in dependents:
-            script_keys += [keys.registered(job, dependent), keys.claim(job, dependent), keys.held(job, dependent)]
+            script_keys += [
+                keys.registered(job, dependent),
+                keys.claim(job, dependent),
+                keys.held(job, dependent),
+            ]
         args = [task, owner, self.ttl_s, "1" if withhold else "0", ",".join(map(str, done))]
         args += [count for _, count in dependents]
         statuses = self._register(keys=script_keys, args=args)

@@ -29,8 +29,13 @@ class Frames:
 
     @property
     def nbytes(self) -> int:
-        return (len(MAGIC) + _COUNT.size + _LENGTH.size * (1 + len(self.buffers)) + len(self.stream)
-                + sum(b.nbytes for b in self.buffers))
+        return (
+            len(MAGIC)
+            + _COUNT.size
+            + _LENGTH.size * (1 + len(self.buffers))
+            + len(self.stream)
+            + sum(b.nbytes for b in self.buffers)
+        )
 
     def to_bytes(self) -> bytes:
         header = [MAGIC, _COUNT.pack(len(self.buffers)), _LENGTH.pack(len(self.stream))]
@@ -63,12 +68,12 @@ def loads(data: bytes):
     offset += _COUNT.size
     lengths = [_LENGTH.unpack_from(view, offset + i * _LENGTH.size)[0] for i in range(count + 1)]
     offset += _LENGTH.size * (count + 1)
-    stream = view[offset: offset + lengths[0]]
+    stream = view[offset : offset + lengths[0]]
     offset += lengths[0]
     buffers = []
     for length in lengths[1:]:
         # A writable copy: tasks (and libraries such as scikit-learn) may write into their inputs.
-        buffers.append(bytearray(view[offset: offset + length]))
+        buffers.append(bytearray(view[offset : offset + length]))
         offset += length
     return pickle.loads(stream, buffers=buffers)
 

@@ -1,0 +1,1 @@
+"""Runnable seed examples: ``python -m examples [NAME ...] [--small]``."""

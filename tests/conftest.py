@@ -1,0 +1,30 @@
+"""Shared fixtures: one embedded local cluster (real redis-server, real worker processes) per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the examples package
+
+os.environ.setdefault("WUKONG_PROGRESS", "off")
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    from wukong import LocalCluster
+
+    with LocalCluster(job_timeout_s=120) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def client(cluster):
+    from wukong import Client
+
+    return Client(cluster)
