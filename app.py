@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The CDK app: reads context (cdk.json, ``-c key=value``), builds the layers, synthesizes WukongStack.
 
-Context keys and their defaults are in cdk.json; docs/infrastructure.md explains each.
+Context keys and their defaults are in cdk.json; docs/infrastructure.md explains each. ``-c wukong:moto=true``
+leaves out what moto cannot deploy (Cloud Map, custom resources, CDK metadata) for the moto test only.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -14,6 +17,14 @@ from layers.build import LOCK_FILE, build_layers
 
 STACK_NAME = "WukongStack"
 MOTO_SWITCH = "wukong:moto"
+TEXT_SETTINGS = {  # context key -> WukongStackProps field
+    "sshCidr": "ssh_cidr", "keyName": "key_name", "mdsInstanceType": "mds_instance_type",
+    "schedulerInstanceType": "scheduler_instance_type", "kvsImage": "kvs_image",
+}
+NUMBER_SETTINGS = {
+    "kvsNodeCount": "kvs_node_count", "kvsNodeCpu": "kvs_node_cpu", "kvsNodeMemoryMiB": "kvs_node_memory_mib",
+    "lambdaMemoryMb": "lambda_memory_mb", "lambdaTimeoutS": "lambda_timeout_s",
+}
 
 
 def context_flag(app: cdk.App, key: str) -> bool:
@@ -23,34 +34,33 @@ def context_flag(app: cdk.App, key: str) -> bool:
     return bool(value)
 
 
-def props_from_context(app: cdk.App) -> WukongStackProps:
-    """Only this function reads context; the stack and constructs take typed arguments."""
-    get = app.node.try_get_context
-    defaults = WukongStackProps(layer_dirs=(), lock_file=LOCK_FILE)
-    strings = ("sshCidr", "keyName", "mdsInstanceType", "schedulerInstanceType", "kvsImage")
-    numbers = ("kvsNodeCount", "kvsNodeCpu", "kvsNodeMemoryMiB", "lambdaMemoryMb", "lambdaTimeoutS")
-    fields = ("ssh_cidr", "key_name", "mds_instance_type", "scheduler_instance_type", "kvs_image",
-              "kvs_node_count", "kvs_node_cpu", "kvs_node_memory_mib", "lambda_memory_mb", "lambda_timeout_s")
+def props_from_context(app: cdk.App, *, layer_dirs: tuple[Path, ...], lock_file: Path) -> WukongStackProps:
+    """The only place that reads context; the stack and constructs take typed arguments."""
     values = {}
-    for key, field in zip(strings + numbers, fields, strict=True):
-        value = get(key)
-        if value is None:
-            value = getattr(defaults, field)
-        values[field] = int(value) if key in numbers else str(value)
-    return WukongStackProps(
-        layer_dirs=tuple(build_layers()), lock_file=LOCK_FILE,
-        moto_compatible=context_flag(app, MOTO_SWITCH), **values,
-    )
+    for key, field in TEXT_SETTINGS.items():
+        value = app.node.try_get_context(key)
+        if value is not None:
+            values[field] = str(value)
+    for key, field in NUMBER_SETTINGS.items():
+        value = app.node.try_get_context(key)
+        if value is not None:
+            values[field] = int(value)
+    return WukongStackProps(layer_dirs=layer_dirs, lock_file=lock_file,
+                            moto_compatible=context_flag(app, MOTO_SWITCH), **values)
+
+
+def add_stack(app: cdk.App, props: WukongStackProps) -> WukongStack:
+    """WukongStack with cdk-nag's AwsSolutions checks on the whole app (the tests build it the same way)."""
+    # Env-agnostic (no env=): no account or region lookups, so synthesis needs no AWS credentials.
+    stack = WukongStack(app, STACK_NAME, props=props, analytics_reporting=not props.moto_compatible,
+                        description="Wukong: serverless DAG engine for Dask (executors on AWS Lambda)")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return stack
 
 
 def main() -> None:
     app = cdk.App()
-    props = props_from_context(app)
-    # Env-agnostic: no account or region lookups at synthesis, so synth works with no AWS credentials.
-    # moto cannot create AWS::CDK::Metadata; leave it out there only.
-    WukongStack(app, STACK_NAME, props=props, analytics_reporting=not props.moto_compatible,
-                description="Wukong: serverless DAG engine for Dask (executors on AWS Lambda)")
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    add_stack(app, props_from_context(app, layer_dirs=tuple(build_layers()), lock_file=LOCK_FILE))
     app.synth()
 
 

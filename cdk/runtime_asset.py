@@ -50,7 +50,9 @@ class _LocalCopy:
 
 
 def bundling(stage, **kwargs) -> BundlingOptions:
-    return BundlingOptions(image=NO_DOCKER, local=_LocalCopy(stage, **kwargs))
+    # CDK caches bundling output by source path and options, and cannot see inside the local bundler: the
+    # command names the step so that two bundles of runtime/ are not mistaken for one. Docker never runs it.
+    return BundlingOptions(image=NO_DOCKER, local=_LocalCopy(stage, **kwargs), command=[stage.__name__])
 
 
 def function_code() -> lambda_.Code:

@@ -52,6 +52,7 @@ class SchedulerHost(Construct):
             security_group=security_group,
             instance_type=ec2.InstanceType(instance_type),
             machine_image=ec2.MachineImage.latest_amazon_linux2023(),
+            associate_public_ip_address=True,  # the user SSHes in; do not rely on the subnet's default
             require_imdsv2=True,
             ssm_session_permissions=True,
             block_devices=[encrypted_root_volume()],

@@ -1,0 +1,50 @@
+"""Fixtures for the infrastructure tests: WukongStack synthesized in-process with cdk.json's context.
+
+The template, nag and lint tests use small stand-in layer directories (the stack only zips them), so they
+run offline in seconds; the packaging and moto tests build the real layers through app.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from stack_support import cdk_json_context
+
+# jsii prints a banner on every start under an end-of-life Node; it says nothing about the code under test.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@pytest.fixture(scope="session")
+def stand_in_build(tmp_path_factory) -> tuple[tuple[Path, ...], Path]:
+    """Two layer directories and a lock file shaped like layers/build's, holding a few bytes each."""
+    root = tmp_path_factory.mktemp("layers")
+    layer_dirs = []
+    for name in ("numpy", "dask"):
+        package = root / name / "python" / f"{name}_stand_in"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        layer_dirs.append(root / name)
+    lock_file = root / "requirements.lock"
+    lock_file.write_text("dask==0\nnumpy==0\n")
+    return tuple(layer_dirs), lock_file
+
+
+@pytest.fixture(scope="session")
+def make_stack(stand_in_build, tmp_path_factory):
+    """Build (app, stack) the way app.py does, from cdk.json's context plus ``overrides``; nag attached."""
+    import aws_cdk as cdk
+
+    from app import add_stack, props_from_context
+
+    layer_dirs, lock_file = stand_in_build
+
+    def make(**overrides):
+        # The CLI adds asset metadata (aws:asset:path) to the context it passes; the tests read it too.
+        context = {**cdk_json_context(), "aws:cdk:enable-asset-metadata": True, **overrides}
+        app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+        stack = add_stack(app, props_from_context(app, layer_dirs=layer_dirs, lock_file=lock_file))
+        return app, stack
+
+    return make
