@@ -6,11 +6,12 @@ run offline in seconds; the packaging and moto tests build the real layers throu
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from stack_support import cdk_json_context
+from stack_support import DEPLOYED_OUTPUTS, cdk_json_context
 
 # jsii prints a banner on every start under an end-of-life Node; it says nothing about the code under test.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -48,3 +49,11 @@ def make_stack(stand_in_build, tmp_path_factory):
         return app, stack
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Show the moto deploy's outputs in every run's report, also when output capture hides prints."""
+    outputs = config.stash.get(DEPLOYED_OUTPUTS, None)
+    if outputs is not None:
+        terminalreporter.section("WukongStack outputs (cdk deploy into moto)")
+        terminalreporter.write_line(json.dumps(outputs, indent=2, sort_keys=True))

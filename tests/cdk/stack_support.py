@@ -6,8 +6,11 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = REPO_ROOT / "cdk.json"
+DEPLOYED_OUTPUTS = pytest.StashKey[dict]()  # the moto deploy's outputs, for the terminal summary
 
 
 def cdk_json_context() -> dict:

@@ -52,8 +52,11 @@ def test_every_acknowledgement_carries_a_reason(synthesized):
         for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     ]
     assert acknowledged, "expected the documented acknowledgements in the template metadata"
-    short = [(rule["id"], rule.get("reason", "")) for rule in acknowledged
-             if len(rule.get("reason", "")) < MIN_REASON_CHARS]
+    short = [
+        (rule["id"], rule.get("reason", ""))
+        for rule in acknowledged
+        if len(rule.get("reason", "")) < MIN_REASON_CHARS
+    ]
     assert short == []
 
 
@@ -64,5 +67,7 @@ def test_the_checks_report_an_unacknowledged_finding():
     secretsmanager.Secret(stack, "Unrotated")
     Aspects.of(app).add(AwsSolutionsChecks())
     Template.from_stack(stack)
-    found = messages(Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-SMG4.*")))
+    found = messages(
+        Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-SMG4.*"))
+    )
     assert len(found) == 1

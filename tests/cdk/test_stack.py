@@ -45,8 +45,9 @@ def only(found: dict) -> tuple[str, dict]:
 
 
 def group_id(template: Template, description: str) -> str:
-    logical_id, _ = only(template.find_resources("AWS::EC2::SecurityGroup",
-                                                 {"Properties": {"GroupDescription": description}}))
+    logical_id, _ = only(
+        template.find_resources("AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}})
+    )
     return logical_id
 
 
@@ -83,8 +84,11 @@ def ingress_rules(template: Template, group: str, port: int) -> list[dict]:
 
 
 def instance_by_user_data(template: Template, marker: str) -> dict:
-    found = {k: v for k, v in template.find_resources("AWS::EC2::Instance").items()
-             if marker in flatten(v["Properties"].get("UserData", ""))}
+    found = {
+        k: v
+        for k, v in template.find_resources("AWS::EC2::Instance").items()
+        if marker in flatten(v["Properties"].get("UserData", ""))
+    }
     return only(found)[1]
 
 
@@ -98,21 +102,28 @@ def launch_template_of(template: Template, instance: dict) -> dict:
 
 # --- network ---
 
+
 def test_vpc_has_two_azs_public_and_private_subnets_one_nat_and_a_flow_log(template):
     template.resource_count_is("AWS::EC2::VPC", 1)
     template.resource_count_is("AWS::EC2::Subnet", 4)
     template.resource_count_is("AWS::EC2::NatGateway", 1)
     template.has_resource_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": True})
     template.has_resource_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": False})
-    template.has_resource_properties("AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "REJECT",
-                                                           "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog",
+        {"ResourceType": "VPC", "TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"},
+    )
 
 
 def test_redis_is_reachable_only_from_executors_and_scheduler(template):
     redis = group_id(template, "Wukong metadata store and KVS Redis nodes")
-    sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress_rules(template, redis, REDIS_PORT)}
-    assert sources == {group_id(template, "Wukong executor Lambdas"),
-                       group_id(template, "Wukong scheduler and proxy VM")}
+    sources = {
+        rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress_rules(template, redis, REDIS_PORT)
+    }
+    assert sources == {
+        group_id(template, "Wukong executor Lambdas"),
+        group_id(template, "Wukong scheduler and proxy VM"),
+    }
     all_rules = template.to_json()["Resources"][redis]["Properties"].get("SecurityGroupIngress", [])
     assert not [rule for rule in all_rules if "CidrIp" in rule], "no address range may reach Redis"
 
@@ -123,18 +134,27 @@ def test_ssh_only_from_the_context_cidr_and_proxy_only_from_executors(template):
     assert [rule.get("CidrIp") for rule in ssh] == [SSH_CIDR]
     proxy = ingress_rules(template, scheduler, PROXY_PORT)
     assert [rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in proxy] == [
-        group_id(template, "Wukong executor Lambdas")]
+        group_id(template, "Wukong executor Lambdas")
+    ]
     invoker = group_id(template, "Wukong invoker Lambda")
     assert "SecurityGroupIngress" not in template.to_json()["Resources"][invoker]["Properties"]
 
 
 # --- secrets, metadata store ---
 
+
 @pytest.mark.parametrize("key", ["password", "secret"])
 def test_secrets_are_generated_json_without_punctuation(template, key):
-    template.has_resource_properties("AWS::SecretsManager::Secret", {"GenerateSecretString": {
-        "GenerateStringKey": key, "SecretStringTemplate": "{}", "ExcludePunctuation": True,
-    }})
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "GenerateSecretString": {
+                "GenerateStringKey": key,
+                "SecretStringTemplate": "{}",
+                "ExcludePunctuation": True,
+            }
+        },
+    )
 
 
 def test_metadata_store_runs_redis_with_the_secret_imdsv2_and_encrypted_ebs(template):
@@ -150,35 +170,51 @@ def test_metadata_store_runs_redis_with_the_secret_imdsv2_and_encrypted_ebs(temp
 
 # --- key-value store ---
 
+
 def test_kvs_is_a_fargate_service_of_redis_nodes_from_context(template):
-    template.has_resource_properties("AWS::ECS::Service", {
-        "LaunchType": "FARGATE",
-        "DesiredCount": CONTEXT["kvsNodeCount"],
-        "NetworkConfiguration": {"AwsvpcConfiguration": {"AssignPublicIp": "DISABLED"}},
-        "ServiceRegistries": [Match.object_like({"RegistryArn": Match.any_value()})],
-    })
+    template.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "LaunchType": "FARGATE",
+            "DesiredCount": CONTEXT["kvsNodeCount"],
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"AssignPublicIp": "DISABLED"}},
+            "ServiceRegistries": [Match.object_like({"RegistryArn": Match.any_value()})],
+        },
+    )
     command = Capture()
-    template.has_resource_properties("AWS::ECS::TaskDefinition", {
-        "Cpu": str(CONTEXT["kvsNodeCpu"]),
-        "Memory": str(CONTEXT["kvsNodeMemoryMiB"]),
-        "ContainerDefinitions": [Match.object_like({
-            "Image": CONTEXT["kvsImage"],
-            "Command": command,
-            "Secrets": [Match.object_like({"Name": "REDIS_PASSWORD"})],
-            "PortMappings": [Match.object_like({"ContainerPort": REDIS_PORT})],
-        })],
-    })
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "Cpu": str(CONTEXT["kvsNodeCpu"]),
+            "Memory": str(CONTEXT["kvsNodeMemoryMiB"]),
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {
+                        "Image": CONTEXT["kvsImage"],
+                        "Command": command,
+                        "Secrets": [Match.object_like({"Name": "REDIS_PASSWORD"})],
+                        "PortMappings": [Match.object_like({"ContainerPort": REDIS_PORT})],
+                    }
+                )
+            ],
+        },
+    )
     assert '--requirepass "$REDIS_PASSWORD"' in command.as_array()[0]
 
 
 def test_kvs_nodes_register_a_records_in_cloud_map(template):
     template.has_resource_properties("AWS::ServiceDiscovery::PrivateDnsNamespace", {"Name": KVS_NAMESPACE})
-    template.has_resource_properties("AWS::ServiceDiscovery::Service", {
-        "Name": KVS_SERVICE, "DnsConfig": Match.object_like({"DnsRecords": [Match.object_like({"Type": "A"})]}),
-    })
+    template.has_resource_properties(
+        "AWS::ServiceDiscovery::Service",
+        {
+            "Name": KVS_SERVICE,
+            "DnsConfig": Match.object_like({"DnsRecords": [Match.object_like({"Type": "A"})]}),
+        },
+    )
 
 
 # --- functions ---
+
 
 @pytest.mark.parametrize("handler", [EXECUTOR_HANDLER, INVOKER_HANDLER])
 def test_functions_run_the_runtime_in_private_subnets_with_the_layers(template, handler):
@@ -200,8 +236,9 @@ def test_functions_get_every_setting_as_a_known_config_field(template, handler):
 
     variables = function(template, handler)["Properties"]["Environment"]["Variables"]
     assert {name for name in variables if name.startswith(ENV_PREFIX)} == {
-        ENV_PREFIX + name.upper() for name in REQUIRED_SETTINGS}
-    assert all(name[len(ENV_PREFIX):].lower() in FIELD_TYPES for name in variables)
+        ENV_PREFIX + name.upper() for name in REQUIRED_SETTINGS
+    }
+    assert all(name[len(ENV_PREFIX) :].lower() in FIELD_TYPES for name in variables)
     assert variables["WUKONG_MODE"] == "aws" and variables["WUKONG_USE_FARGATE"] == "true"
     assert variables["WUKONG_KVS_SERVICE_NAME"] == f"{KVS_SERVICE}.{KVS_NAMESPACE}:{REDIS_PORT}"
     assert variables["WUKONG_PROXY_PORT"] == str(PROXY_PORT)
@@ -226,8 +263,11 @@ def invoke_statements(template: Template, role_of: str) -> list[dict]:
     for policy in template.find_resources("AWS::IAM::Policy").values():
         roles = [ref["Ref"] for ref in policy["Properties"].get("Roles", [])]
         if role_of in roles:
-            statements += [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
-                           if "lambda:InvokeFunction" in _actions(s)]
+            statements += [
+                s
+                for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                if "lambda:InvokeFunction" in _actions(s)
+            ]
     return statements
 
 
@@ -257,7 +297,9 @@ def test_scheduler_may_invoke_both_functions(template):
     profile = scheduler["Properties"]["IamInstanceProfile"]["Ref"]
     role = template.to_json()["Resources"][profile]["Properties"]["Roles"][0]["Ref"]
     arns = sorted(arn for s in invoke_statements(template, role) for arn in _function_arn_text(s))
-    names = sorted(function(template, h)["Properties"]["FunctionName"] for h in (EXECUTOR_HANDLER, INVOKER_HANDLER))
+    names = sorted(
+        function(template, h)["Properties"]["FunctionName"] for h in (EXECUTOR_HANDLER, INVOKER_HANDLER)
+    )
     assert [arn.rsplit(":", 1)[1] for arn in arns] == names
 
 
@@ -266,7 +308,10 @@ def test_functions_and_scheduler_may_read_both_secrets(template):
     scheduler = instance_by_user_data(template, SCHEDULER_CONFIG_PATH)
     profile = scheduler["Properties"]["IamInstanceProfile"]["Ref"]
     roles = [template.to_json()["Resources"][profile]["Properties"]["Roles"][0]["Ref"]]
-    roles += [function(template, h)["Properties"]["Role"]["Fn::GetAtt"][0] for h in (EXECUTOR_HANDLER, INVOKER_HANDLER)]
+    roles += [
+        function(template, h)["Properties"]["Role"]["Fn::GetAtt"][0]
+        for h in (EXECUTOR_HANDLER, INVOKER_HANDLER)
+    ]
     for role in roles:
         readable = set()
         for policy in template.find_resources("AWS::IAM::Policy").values():
@@ -274,12 +319,16 @@ def test_functions_and_scheduler_may_read_both_secrets(template):
                 for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                     if "secretsmanager:GetSecretValue" in _actions(statement):
                         resources = statement["Resource"]
-                        readable |= {r["Ref"] for r in (resources if isinstance(resources, list) else [resources])
-                                     if isinstance(r, dict) and "Ref" in r}
+                        readable |= {
+                            r["Ref"]
+                            for r in (resources if isinstance(resources, list) else [resources])
+                            if isinstance(r, dict) and "Ref" in r
+                        }
         assert readable == set(secrets), f"role {role} reads {readable}"
 
 
 # --- scheduler host ---
+
 
 def test_scheduler_installs_the_runtime_writes_the_config_and_runs_the_proxy(template):
     scheduler = instance_by_user_data(template, SCHEDULER_CONFIG_PATH)
@@ -300,9 +349,22 @@ def test_scheduler_installs_the_runtime_writes_the_config_and_runs_the_proxy(tem
 
 # --- outputs and the moto switch ---
 
-OUTPUTS = ("SchedulerPublicDns", "SchedulerPublicIp", "SchedulerInstanceId", "SshCommand", "MdsAddress",
-           "KvsServiceName", "ExecutorFunctionName", "InvokerFunctionName", "ProxyAddress", "ProxyPort",
-           "RedisPasswordSecretArn", "ProxySecretArn", "Region", "WukongConfig")
+OUTPUTS = (
+    "SchedulerPublicDns",
+    "SchedulerPublicIp",
+    "SchedulerInstanceId",
+    "SshCommand",
+    "MdsAddress",
+    "KvsServiceName",
+    "ExecutorFunctionName",
+    "InvokerFunctionName",
+    "ProxyAddress",
+    "ProxyPort",
+    "RedisPasswordSecretArn",
+    "ProxySecretArn",
+    "Region",
+    "WukongConfig",
+)
 
 
 def test_every_endpoint_and_name_is_an_output(template):
@@ -319,7 +381,10 @@ def test_moto_switch_leaves_out_only_what_moto_cannot_deploy(make_stack, templat
     moto = Template.from_stack(moto_stack).to_json()["Resources"]
     normal = template.to_json()["Resources"]
     left_out = sorted({r["Type"] for r in normal.values()} - {r["Type"] for r in moto.values()})
-    assert not [t for t in left_out if not (t.startswith(("AWS::ServiceDiscovery::", "Custom::"))
-                                            or t == "AWS::CDK::Metadata")], left_out
+    assert not [
+        t
+        for t in left_out
+        if not (t.startswith(("AWS::ServiceDiscovery::", "Custom::")) or t == "AWS::CDK::Metadata")
+    ], left_out
     assert "AWS::ServiceDiscovery::PrivateDnsNamespace" in left_out
     assert any(t.startswith("Custom::") for t in left_out)
