@@ -8,6 +8,9 @@ from ..errors import PayloadTooLargeError, WukongError
 from .base import encode_payload
 
 INVOKE_ATTEMPTS = 4  # botocore retries throttling itself; these cover connection resets
+# HTTP 413 from Invoke: the service sends RequestEntityTooLargeException; botocore's model calls it
+# RequestTooLargeException (aws/aws-sdk#45). Either means the payload is over the function's limit.
+PAYLOAD_TOO_LARGE_CODES = frozenset({"RequestEntityTooLargeException", "RequestTooLargeException"})
 
 
 class LambdaInvoker:
@@ -56,7 +59,7 @@ class LambdaInvoker:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code == "RequestEntityTooLargeException":
+            if code in PAYLOAD_TOO_LARGE_CODES:
                 raise PayloadTooLargeError(
                     f"Lambda refused a {len(body)}-byte payload for {self.function_name} as too large; "
                     "lower max_payload_bytes to the function's limit."
