@@ -18,12 +18,18 @@ from layers.build import LOCK_FILE, build_layers
 STACK_NAME = "WukongStack"
 MOTO_SWITCH = "wukong:moto"
 TEXT_SETTINGS = {  # context key -> WukongStackProps field
-    "sshCidr": "ssh_cidr", "keyName": "key_name", "mdsInstanceType": "mds_instance_type",
-    "schedulerInstanceType": "scheduler_instance_type", "kvsImage": "kvs_image",
+    "sshCidr": "ssh_cidr",
+    "keyName": "key_name",
+    "mdsInstanceType": "mds_instance_type",
+    "schedulerInstanceType": "scheduler_instance_type",
+    "kvsImage": "kvs_image",
 }
 NUMBER_SETTINGS = {
-    "kvsNodeCount": "kvs_node_count", "kvsNodeCpu": "kvs_node_cpu", "kvsNodeMemoryMiB": "kvs_node_memory_mib",
-    "lambdaMemoryMb": "lambda_memory_mb", "lambdaTimeoutS": "lambda_timeout_s",
+    "kvsNodeCount": "kvs_node_count",
+    "kvsNodeCpu": "kvs_node_cpu",
+    "kvsNodeMemoryMiB": "kvs_node_memory_mib",
+    "lambdaMemoryMb": "lambda_memory_mb",
+    "lambdaTimeoutS": "lambda_timeout_s",
 }
 
 
@@ -45,15 +51,21 @@ def props_from_context(app: cdk.App, *, layer_dirs: tuple[Path, ...], lock_file:
         value = app.node.try_get_context(key)
         if value is not None:
             values[field] = int(value)
-    return WukongStackProps(layer_dirs=layer_dirs, lock_file=lock_file,
-                            moto_compatible=context_flag(app, MOTO_SWITCH), **values)
+    return WukongStackProps(
+        layer_dirs=layer_dirs, lock_file=lock_file, moto_compatible=context_flag(app, MOTO_SWITCH), **values
+    )
 
 
 def add_stack(app: cdk.App, props: WukongStackProps) -> WukongStack:
     """WukongStack with cdk-nag's AwsSolutions checks on the whole app (the tests build it the same way)."""
     # Env-agnostic (no env=): no account or region lookups, so synthesis needs no AWS credentials.
-    stack = WukongStack(app, STACK_NAME, props=props, analytics_reporting=not props.moto_compatible,
-                        description="Wukong: serverless DAG engine for Dask (executors on AWS Lambda)")
+    stack = WukongStack(
+        app,
+        STACK_NAME,
+        props=props,
+        analytics_reporting=not props.moto_compatible,
+        description="Wukong: serverless DAG engine for Dask (executors on AWS Lambda)",
+    )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return stack
 

@@ -25,10 +25,22 @@ class Functions(Construct):
     between a function and its own role. ``executor_arn``/``invoker_arn`` are built from those names.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                 executor_group: ec2.ISecurityGroup, invoker_group: ec2.ISecurityGroup,
-                 layer_dirs: Sequence[Path], executor_name: str, invoker_name: str, memory_mb: int,
-                 timeout_s: int, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        executor_group: ec2.ISecurityGroup,
+        invoker_group: ec2.ISecurityGroup,
+        layer_dirs: Sequence[Path],
+        executor_name: str,
+        invoker_name: str,
+        memory_mb: int,
+        timeout_s: int,
+        environment: Mapping[str, str],
+    ) -> None:
         super().__init__(scope, construct_id)
         self.executor_name = executor_name
         self.invoker_name = invoker_name
@@ -36,7 +48,8 @@ class Functions(Construct):
         self.invoker_arn = function_arn(self, invoker_name)
         self.layers = [
             lambda_.LayerVersion(
-                self, f"Layer{i}-{path.name}",
+                self,
+                f"Layer{i}-{path.name}",
                 code=lambda_.Code.from_asset(str(path)),
                 compatible_runtimes=[RUNTIME],
                 compatible_architectures=[lambda_.Architecture.X86_64],
@@ -47,27 +60,46 @@ class Functions(Construct):
         ]
         code = function_code()
         common = dict(
-            runtime=RUNTIME, architecture=lambda_.Architecture.X86_64, code=code, layers=self.layers,
-            vpc=vpc, vpc_subnets=subnets, environment=dict(environment),
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=code,
+            layers=self.layers,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            environment=dict(environment),
         )
         self.executor = lambda_.Function(
-            self, "Executor", function_name=executor_name, handler=EXECUTOR_HANDLER,
+            self,
+            "Executor",
+            function_name=executor_name,
+            handler=EXECUTOR_HANDLER,
             description="Wukong executor: runs a static schedule of dask tasks",
-            security_groups=[executor_group], memory_size=memory_mb, timeout=Duration.seconds(timeout_s),
-            log_group=self._log_group("ExecutorLogs"), **common,
+            security_groups=[executor_group],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            log_group=self._log_group("ExecutorLogs"),
+            **common,
         )
         self.invoker = lambda_.Function(
-            self, "Invoker", function_name=invoker_name, handler=INVOKER_HANDLER,
+            self,
+            "Invoker",
+            function_name=invoker_name,
+            handler=INVOKER_HANDLER,
             description="Wukong invoker: starts one executor per leaf payload",
-            security_groups=[invoker_group], memory_size=INVOKER_MEMORY_MB,
-            timeout=Duration.seconds(INVOKER_TIMEOUT_S), log_group=self._log_group("InvokerLogs"), **common,
+            security_groups=[invoker_group],
+            memory_size=INVOKER_MEMORY_MB,
+            timeout=Duration.seconds(INVOKER_TIMEOUT_S),
+            log_group=self._log_group("InvokerLogs"),
+            **common,
         )
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:
-        return logs.LogGroup(self, construct_id, retention=logs.RetentionDays.ONE_MONTH,
-                             removal_policy=RemovalPolicy.DESTROY)
+        return logs.LogGroup(
+            self, construct_id, retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
 
 
 def function_arn(scope: Construct, name: str) -> str:
-    return Stack.of(scope).format_arn(service="lambda", resource="function", resource_name=name,
-                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    return Stack.of(scope).format_arn(
+        service="lambda", resource="function", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )

@@ -24,20 +24,35 @@ class KeyValueStore(Construct):
     ``dns_name`` is still what they would be.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                 security_group: ec2.ISecurityGroup, password: secretsmanager.ISecret, image: str,
-                 node_count: int, cpu: int, memory_mib: int, service_discovery: bool = True) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        password: secretsmanager.ISecret,
+        image: str,
+        node_count: int,
+        cpu: int,
+        memory_mib: int,
+        service_discovery: bool = True,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.dns_name = f"{KVS_SERVICE}.{KVS_NAMESPACE}"
         self.endpoint = f"{self.dns_name}:{REDIS_PORT}"
         self.namespace = (
-            servicediscovery.PrivateDnsNamespace(self, "Namespace", name=KVS_NAMESPACE, vpc=vpc,
-                                                 description="Wukong service discovery")
-            if service_discovery else None
+            servicediscovery.PrivateDnsNamespace(
+                self, "Namespace", name=KVS_NAMESPACE, vpc=vpc, description="Wukong service discovery"
+            )
+            if service_discovery
+            else None
         )
         self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc)
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH,
-                                       removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
         self.task_definition = ecs.FargateTaskDefinition(self, "Task", cpu=cpu, memory_limit_mib=memory_mib)
         self.container = self.task_definition.add_container(
             "redis",
@@ -49,11 +64,14 @@ class KeyValueStore(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix="kvs", log_group=self.log_group),
             health_check=ecs.HealthCheck(
                 command=["CMD-SHELL", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG'],
-                interval=Duration.seconds(15), timeout=Duration.seconds(5), retries=3,
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=3,
             ),
         )
         self.service = ecs.FargateService(
-            self, "Service",
+            self,
+            "Service",
             cluster=self.cluster,
             task_definition=self.task_definition,
             desired_count=node_count,
@@ -64,9 +82,13 @@ class KeyValueStore(Construct):
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),  # fail fast if Redis cannot start
             cloud_map_options=ecs.CloudMapOptions(
-                name=KVS_SERVICE, cloud_map_namespace=self.namespace,
-                dns_record_type=servicediscovery.DnsRecordType.A, dns_ttl=Duration.seconds(KVS_DNS_TTL_S),
-            ) if self.namespace else None,
+                name=KVS_SERVICE,
+                cloud_map_namespace=self.namespace,
+                dns_record_type=servicediscovery.DnsRecordType.A,
+                dns_ttl=Duration.seconds(KVS_DNS_TTL_S),
+            )
+            if self.namespace
+            else None,
         )
 
 

@@ -20,12 +20,21 @@ class MetadataStore(Construct):
     ``address`` is "private-ip:6379", the value of the ``host`` setting.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                 security_group: ec2.ISecurityGroup, password: secretsmanager.ISecret,
-                 instance_type: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        password: secretsmanager.ISecret,
+        instance_type: str,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.instance = ec2.Instance(
-            self, "Instance",
+            self,
+            "Instance",
             vpc=vpc,
             vpc_subnets=subnets,
             security_group=security_group,
@@ -44,8 +53,9 @@ class MetadataStore(Construct):
 def encrypted_root_volume(size_gb: int = ROOT_VOLUME_GB) -> ec2.BlockDevice:
     return ec2.BlockDevice(
         device_name="/dev/xvda",  # Amazon Linux 2023's root device
-        volume=ec2.BlockDeviceVolume.ebs(size_gb, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3,
-                                         delete_on_termination=True),
+        volume=ec2.BlockDeviceVolume.ebs(
+            size_gb, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
+        ),
     )
 
 

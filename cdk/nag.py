@@ -17,7 +17,9 @@ MANAGED_POLICY = "Policy::arn:<AWS::Partition>:iam::aws:policy/"
 SSM_CORE = MANAGED_POLICY + "AmazonSSMManagedInstanceCore"
 LAMBDA_BASIC = MANAGED_POLICY + "service-role/AWSLambdaBasicExecutionRole"
 LAMBDA_VPC = MANAGED_POLICY + "service-role/AWSLambdaVPCAccessExecutionRole"
-ASSET_BUCKET_OBJECTS = "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"
+ASSET_BUCKET_OBJECTS = (
+    "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"
+)
 
 SINGLE_INSTANCE = (
     "The metadata store and the scheduler are single, replaceable instances: their state is one job's "
@@ -59,17 +61,34 @@ CONTAINER_INSIGHTS = (
 def acknowledge_findings(stack: WukongStack) -> None:
     instances = (stack.metadata_store.instance, stack.scheduler.instance)
     for instance in instances:
-        _acknowledge(instance, ("AwsSolutions-EC29", SINGLE_INSTANCE), ("AwsSolutions-EC28", BASIC_MONITORING),
-                     ("AwsSolutions-IAM4", SESSION_MANAGER, [SSM_CORE]))
-    _acknowledge(stack.scheduler.instance, ("AwsSolutions-IAM5", ASSET_READ, [
-        "Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*", ASSET_BUCKET_OBJECTS,
-    ]))
+        _acknowledge(
+            instance,
+            ("AwsSolutions-EC29", SINGLE_INSTANCE),
+            ("AwsSolutions-EC28", BASIC_MONITORING),
+            ("AwsSolutions-IAM4", SESSION_MANAGER, [SSM_CORE]),
+        )
+    _acknowledge(
+        stack.scheduler.instance,
+        (
+            "AwsSolutions-IAM5",
+            ASSET_READ,
+            [
+                "Action::s3:GetBucket*",
+                "Action::s3:GetObject*",
+                "Action::s3:List*",
+                ASSET_BUCKET_OBJECTS,
+            ],
+        ),
+    )
     for secret in (stack.secrets.redis_password, stack.secrets.proxy_secret):
         _acknowledge(secret, ("AwsSolutions-SMG4", ROTATION))
     for function in (stack.functions.executor, stack.functions.invoker):
-        _acknowledge(function, ("AwsSolutions-L1", PYTHON_PINNED),
-                     ("AwsSolutions-IAM4", LAMBDA_LOGS, [LAMBDA_BASIC]),
-                     ("AwsSolutions-IAM4", LAMBDA_VPC_ACCESS, [LAMBDA_VPC]))
+        _acknowledge(
+            function,
+            ("AwsSolutions-L1", PYTHON_PINNED),
+            ("AwsSolutions-IAM4", LAMBDA_LOGS, [LAMBDA_BASIC]),
+            ("AwsSolutions-IAM4", LAMBDA_VPC_ACCESS, [LAMBDA_VPC]),
+        )
     _acknowledge(stack.kv_store.cluster, ("AwsSolutions-ECS4", CONTAINER_INSIGHTS))
 
 

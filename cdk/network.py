@@ -21,23 +21,34 @@ class Network(Construct):
     - ``redis_group``: the metadata store and the KVS nodes; Redis only from executors and scheduler.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, ssh_cidr: str,
-                 restrict_default_security_group: bool = True) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ssh_cidr: str,
+        restrict_default_security_group: bool = True,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
-            self, "Vpc",
+            self,
+            "Vpc",
             max_azs=2,
             nat_gateways=1,  # one NAT for both AZs: the cheap choice for a research cluster
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
-                                        cidr_mask=20),
+                ec2.SubnetConfiguration(
+                    name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                ),
             ],
             restrict_default_security_group=restrict_default_security_group,
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
         )
         self.flow_log_group = logs.LogGroup(
-            self, "FlowLogGroup",
+            self,
+            "FlowLogGroup",
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -52,16 +63,21 @@ class Network(Construct):
         self.scheduler_group = self._group("Scheduler", "Wukong scheduler and proxy VM")
         self.redis_group = self._group("Redis", "Wukong metadata store and KVS Redis nodes")
 
-        self.scheduler_group.add_ingress_rule(ec2.Peer.ipv4(ssh_cidr), ec2.Port.tcp(SSH_PORT),
-                                              "SSH from the operator's network (context sshCidr)")
-        self.scheduler_group.add_ingress_rule(self.executor_group, ec2.Port.tcp(PROXY_PORT),
-                                              "executors hand large fan-outs to the proxy")
+        self.scheduler_group.add_ingress_rule(
+            ec2.Peer.ipv4(ssh_cidr),
+            ec2.Port.tcp(SSH_PORT),
+            "SSH from the operator's network (context sshCidr)",
+        )
+        self.scheduler_group.add_ingress_rule(
+            self.executor_group, ec2.Port.tcp(PROXY_PORT), "executors hand large fan-outs to the proxy"
+        )
         for peer, who in ((self.executor_group, "executors"), (self.scheduler_group, "scheduler and proxy")):
             self.redis_group.add_ingress_rule(peer, ec2.Port.tcp(REDIS_PORT), f"Redis from the {who}")
 
     def _group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
-        return ec2.SecurityGroup(self, construct_id, vpc=self.vpc, description=description,
-                                 allow_all_outbound=True)
+        return ec2.SecurityGroup(
+            self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=True
+        )
 
     @property
     def private_subnets(self) -> ec2.SubnetSelection:
@@ -70,4 +86,3 @@ class Network(Construct):
     @property
     def public_subnets(self) -> ec2.SubnetSelection:
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
-

@@ -58,5 +58,7 @@ def bundling(stage, **kwargs) -> BundlingOptions:
 def function_code() -> lambda_.Code:
     """The Lambda deployment package: ``wukong/`` at the root, so handlers are ``wukong.<module>.<func>``."""
     return lambda_.Code.from_asset(
-        str(RUNTIME_DIR), bundling=bundling(stage_runtime), asset_hash_type=AssetHashType.OUTPUT,
+        str(RUNTIME_DIR),
+        bundling=bundling(stage_runtime),
+        asset_hash_type=AssetHashType.OUTPUT,
     )

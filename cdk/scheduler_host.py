@@ -31,22 +31,39 @@ class SchedulerHost(Construct):
     ``settings`` says), puts the venv first on login shells' PATH and starts the proxy unit.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                 security_group: ec2.ISecurityGroup, instance_type: str, lock_file: Path,
-                 settings: DeploymentSettings, key_name: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        instance_type: str,
+        lock_file: Path,
+        settings: DeploymentSettings,
+        key_name: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.runtime_asset = s3_assets.Asset(
-            self, "Runtime", path=str(RUNTIME_DIR),
+            self,
+            "Runtime",
+            path=str(RUNTIME_DIR),
             bundling=bundling(stage_scheduler_bundle, lock_file=lock_file),
             asset_hash_type=AssetHashType.OUTPUT,
         )
         user_data = ec2.UserData.for_linux()
         user_data.add_commands("set -euo pipefail", f"dnf install -y {PYTHON} {PYTHON}-pip")
-        archive = user_data.add_s3_download_command(bucket=self.runtime_asset.bucket,
-                                                    bucket_key=self.runtime_asset.s3_object_key)
-        user_data.add_commands(*install_commands(archive), *config_commands(self, settings), *proxy_commands())
+        archive = user_data.add_s3_download_command(
+            bucket=self.runtime_asset.bucket, bucket_key=self.runtime_asset.s3_object_key
+        )
+        region = Stack.of(self).region
+        user_data.add_commands(
+            *install_commands(archive, region), *config_commands(self, settings), *proxy_commands(region)
+        )
         self.instance = ec2.Instance(
-            self, "Instance",
+            self,
+            "Instance",
             vpc=vpc,
             vpc_subnets=subnets,
             security_group=security_group,
@@ -66,7 +83,7 @@ class SchedulerHost(Construct):
         self.public_dns_name = self.instance.instance_public_dns_name
 
 
-def install_commands(archive: str) -> list[str]:
+def install_commands(archive: str, region: str) -> list[str]:
     return [
         f"rm -rf {APP_DIR} && mkdir -p {APP_DIR}",
         f"{PYTHON} -m zipfile -e {archive} {APP_DIR}",
@@ -74,7 +91,8 @@ def install_commands(archive: str) -> list[str]:
         # The layers' pins: the client unpickles what executors pickle, so the versions must match.
         f"{VENV_DIR}/bin/pip install --quiet --disable-pip-version-check -r {APP_DIR}/requirements.lock boto3",
         f"echo {APP_DIR} > {VENV_DIR}/lib/{PYTHON}/site-packages/wukong-app.pth",
-        f"echo 'export PATH={VENV_DIR}/bin:$PATH' > /etc/profile.d/wukong.sh",
+        # Login shells: the venv first on PATH, and boto3's region without an ~/.aws/config.
+        f"echo 'export PATH={VENV_DIR}/bin:$PATH AWS_DEFAULT_REGION={region}' > /etc/profile.d/wukong.sh",
         f"chown -R {LOGIN_USER}: {SCHEDULER_INSTALL_DIR}",
     ]
 
@@ -89,30 +107,33 @@ def config_commands(scope: Construct, settings: DeploymentSettings) -> list[str]
     document = Stack.of(scope).to_json_string({"wukong": settings.as_config()})
     return [
         f"TOKEN=$(curl -sf -X PUT {IMDS}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')",
-        f"PRIVATE_IP=$(curl -sf -H \"X-aws-ec2-metadata-token: $TOKEN\" {IMDS}/meta-data/local-ipv4)",
+        f'PRIVATE_IP=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" {IMDS}/meta-data/local-ipv4)',
         f"mkdir -p {Path(SCHEDULER_CONFIG_PATH).parent}",
         f"cat > {SCHEDULER_CONFIG_PATH} <<'EOF'",
         document,
         "EOF",
-        f"sed -i \"s/{PROXY_ADDRESS_PLACEHOLDER}/$PRIVATE_IP/\" {SCHEDULER_CONFIG_PATH}",
+        f'sed -i "s/{PROXY_ADDRESS_PLACEHOLDER}/$PRIVATE_IP/" {SCHEDULER_CONFIG_PATH}',
         f"chmod 644 {SCHEDULER_CONFIG_PATH}",
     ]
 
 
-def proxy_commands() -> list[str]:
-    unit = "\n".join([
-        "[Unit]",
-        "Description=Wukong KV store proxy (parallel invocation of large fan-outs)",
-        "Wants=network-online.target",
-        "After=network-online.target",
-        "[Service]",
-        f"User={LOGIN_USER}",
-        f"ExecStart={VENV_DIR}/bin/{PYTHON} -m {PROXY_MODULE}",
-        "Restart=always",
-        "RestartSec=2",
-        "[Install]",
-        "WantedBy=multi-user.target",
-    ])
+def proxy_commands(region: str) -> list[str]:
+    unit = "\n".join(
+        [
+            "[Unit]",
+            "Description=Wukong KV store proxy (parallel invocation of large fan-outs)",
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "[Service]",
+            f"User={LOGIN_USER}",
+            f"Environment=AWS_DEFAULT_REGION={region}",
+            f"ExecStart={VENV_DIR}/bin/{PYTHON} -m {PROXY_MODULE}",
+            "Restart=always",
+            "RestartSec=2",
+            "[Install]",
+            "WantedBy=multi-user.target",
+        ]
+    )
     return [
         f"cat > /etc/systemd/system/{PROXY_UNIT}.service <<'EOF'",
         unit,

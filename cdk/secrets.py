@@ -17,14 +17,17 @@ class Secrets(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.redis_password = self._generated("RedisPassword", "password",
-                                              "Password of the Wukong metadata store and KVS Redis nodes")
-        self.proxy_secret = self._generated("ProxySecret", "secret",
-                                            "Shared secret executors present to the Wukong proxy")
+        self.redis_password = self._generated(
+            "RedisPassword", "password", "Password of the Wukong metadata store and KVS Redis nodes"
+        )
+        self.proxy_secret = self._generated(
+            "ProxySecret", "secret", "Shared secret executors present to the Wukong proxy"
+        )
 
     def _generated(self, construct_id: str, key: str, description: str) -> secretsmanager.Secret:
         return secretsmanager.Secret(
-            self, construct_id,
+            self,
+            construct_id,
             description=description,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}",

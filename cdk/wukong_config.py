@@ -16,9 +16,18 @@ PROXY_ADDRESS_PLACEHOLDER = "__WUKONG_PROXY_ADDRESS__"  # the VM fills in its ow
 
 # Settings the stack must provide, non-empty; tests/cdk checks the deployed outputs against this list.
 REQUIRED_SETTINGS = (
-    "mode", "host", "redis_password_secret_arn", "kvs_service_name", "use_fargate",
-    "executor_function_name", "invoker_function_name", "aws_region", "proxy_address", "proxy_port",
-    "proxy_secret_arn", "lambda_memory_mb",
+    "mode",
+    "host",
+    "redis_password_secret_arn",
+    "kvs_service_name",
+    "use_fargate",
+    "executor_function_name",
+    "invoker_function_name",
+    "aws_region",
+    "proxy_address",
+    "proxy_port",
+    "proxy_secret_arn",
+    "lambda_memory_mb",
 )
 
 

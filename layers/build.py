@@ -114,10 +114,25 @@ def digest_requirements(path: Path) -> str:
 
 def pip_install(requirements: Path, target: Path) -> None:
     command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--target", str(target), "--platform", PLATFORM, "--implementation", "cp",
-        "--python-version", PYTHON_VERSION, "--only-binary", ":all:", "--no-compile",
-        "-r", str(requirements),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary",
+        ":all:",
+        "--no-compile",
+        "-r",
+        str(requirements),
     ]
     result = subprocess.run(command, cwd=requirements.parent, capture_output=True, text=True)
     if result.returncode != 0:
@@ -200,7 +215,8 @@ def tree_bytes(root: Path) -> int:
 
 def function_code_bytes() -> int:
     return sum(
-        p.stat().st_size for p in RUNTIME_DIR.rglob("*")
+        p.stat().st_size
+        for p in RUNTIME_DIR.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in STRIP_SUFFIXES
     )
 
