@@ -30,6 +30,9 @@ from cdk.wukong_config import ENV_PREFIX, PROXY_ADDRESS_PLACEHOLDER, REQUIRED_SE
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "WukongStack"
+# Bootstrap, deploy and (on a fresh machine) the first layer build run in fixture setup.
+pytestmark = pytest.mark.timeout(900)
+
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 MOTO_SERVER = Path(__file__).with_name("moto_server.py")
 SERVER_START_S = 60

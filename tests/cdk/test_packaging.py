@@ -27,6 +27,9 @@ from stack_support import REPO_ROOT, free_port
 from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER, PYTHON_VERSION
 from layers.build import LAMBDA_UNZIPPED_LIMIT_BYTES, build_layers, tree_bytes
 
+# The first layer build downloads wheels, then synth and the job run in the same test.
+pytestmark = pytest.mark.timeout(900)
+
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 JOB_TIMEOUT_S = 240
