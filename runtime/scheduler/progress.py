@@ -1,8 +1,19 @@
 """Progress through dask's callback protocol, so ``dask.diagnostics.ProgressBar`` works with Wukong.
 
 Tasks run in executors, not here: the client learns which finished from the job's ``done`` set and
-replays that to the callbacks as ``posttask`` calls, with a dask-shaped ``state`` dict
-(``ready``/``waiting``/``running``/``finished``) that the progress bar reads.
+replays that to the callbacks, in topological order, as a ``pretask`` then a ``posttask`` call per
+task, with a dask-shaped ``state`` (the one ``dask.local`` keeps)::
+
+    ready:    [key]            dependencies all finished, not yet reported finished
+    waiting:  {key: {keys}}    the unfinished dependencies of each other task
+    running:  set()            (unknown here: executors do not report starts)
+    finished: {key}
+    dependencies / dependents: {key: {keys}}
+
+Callbacks are chosen as dask's local schedulers choose them (``local_callbacks``): the ``callbacks=``
+argument of ``compute`` if given, else the globally active ones (``with ProgressBar():``,
+``ProgressBar().register()``). Wukong adds its own bar, on stderr, when ``config.progress`` asks for
+one and no ProgressBar is active already.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from dask.callbacks import Callback, unpack_callbacks
+from dask.callbacks import local_callbacks, normalize_callback, unpack_callbacks
 from dask.diagnostics import ProgressBar
 
 PROGRESS_INTERVAL_S = 0.1
@@ -27,46 +38,100 @@ def owner_of(callback_tuple):
     return next((getattr(f, "__self__", None) for f in callback_tuple if f is not None), None)
 
 
+def initial_state(dag) -> dict:
+    keys = dag.keys
+    dependencies = {keys[t]: {keys[d] for d in deps} for t, deps in enumerate(dag.dependencies)}
+    dependents = {keys[t]: {keys[d] for d in deps} for t, deps in enumerate(dag.dependents)}
+    return {
+        "dependencies": dependencies,
+        "dependents": dependents,
+        "waiting": {key: set(deps) for key, deps in dependencies.items() if deps},
+        "waiting_data": {},
+        "ready": [keys[t] for t in dag.leaves],
+        "running": set(),
+        "finished": set(),
+        "released": set(),
+        "cache": {},
+    }
+
+
+class Replay:
+    """Feeds finished tasks to the callbacks' ``pretask``/``posttask``, each task once, dependencies first,
+    keeping ``state`` as dask's local scheduler would (O(1) per task and edge)."""
+
+    def __init__(self, dag, graph, state, pretasks, posttasks):
+        self.dag, self.graph, self.state = dag, graph, state
+        self.pretasks, self.posttasks = pretasks, posttasks
+        self.seen: set[int] = set()
+        self.ready_at = {key: i for i, key in enumerate(state["ready"])}  # key -> index in state["ready"]
+
+    def tasks_done(self, tasks) -> None:
+        for task in sorted(set(tasks) - self.seen):
+            self.seen.add(task)
+            key = self.dag.keys[task]
+            for pretask in self.pretasks:
+                pretask(key, self.graph, self.state)
+            self.mark_finished(key)
+            for posttask in self.posttasks:
+                posttask(key, None, self.graph, self.state, 0)
+
+    def mark_finished(self, key) -> None:
+        """Move ``key`` to finished, and its dependents whose dependencies all finished to ready."""
+        state = self.state
+        if state["waiting"].pop(key, None) is None and key in self.ready_at:
+            self.drop_ready(key)
+        state["finished"].add(key)
+        for dependent in state["dependents"][key]:
+            unfinished = state["waiting"].get(dependent)
+            if unfinished is not None:
+                unfinished.discard(key)
+                if not unfinished:
+                    del state["waiting"][dependent]
+                    self.ready_at[dependent] = len(state["ready"])
+                    state["ready"].append(dependent)
+
+    def drop_ready(self, key) -> None:
+        ready = self.state["ready"]
+        index = self.ready_at.pop(key)
+        last = ready.pop()
+        if last != key:  # move the last key into the hole
+            ready[index] = last
+            self.ready_at[last] = index
+
+
 @contextmanager
 def progress_hooks(dag, config, callbacks, mds):
     """Yield an ``on_progress(job)`` for the wait loop, or None when nobody listens."""
-    active = [cb._callback if isinstance(cb, Callback) else cb for cb in (callbacks or ())]
-    active += list(Callback.active)
-    if wants_bar(config.progress) and not any(isinstance(owner_of(cb), ProgressBar) for cb in active):
-        active.append(ProgressBar(minimum=BAR_MINIMUM_S)._callback)
-    if not active:
-        yield None
-        return
-    starts, start_states, _, posttasks, finishes = unpack_callbacks(active)
-    graph = dict(zip(dag.keys, dag.specs, strict=True))
-    state = {"ready": [], "running": set(), "waiting": set(dag.keys), "finished": set(), "cache": {}}
-    for start in starts:
-        start(graph)
-    for start_state in start_states:
-        start_state(graph, state)
-    seen: set[int] = set()
-    last = [0.0]
-
-    def on_progress(job: str) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_INTERVAL_S:
+    given = None if callbacks is None else [normalize_callback(cb) for cb in callbacks]
+    with local_callbacks(given) as active:
+        active = list(active)
+        if wants_bar(config.progress) and not any(isinstance(owner_of(cb), ProgressBar) for cb in active):
+            active.append(ProgressBar(minimum=BAR_MINIMUM_S, out=sys.stderr)._callback)
+        if not active:
+            yield None
             return
-        last[0] = now
-        for task in mds.done_tasks(job) - seen:
-            seen.add(task)
-            key = dag.keys[task]
-            state["waiting"].discard(key)
-            state["finished"].add(key)
-            for posttask in posttasks:
-                posttask(key, None, graph, state, 0)
+        starts, start_states, pretasks, posttasks, finishes = unpack_callbacks(active)
+        graph = dict(zip(dag.keys, dag.specs, strict=True))
+        state = initial_state(dag)
+        for start in starts:
+            start(graph)
+        for start_state in start_states:
+            start_state(graph, state)
+        replay = Replay(dag, graph, state, pretasks, posttasks)
+        last = [0.0]
 
-    errored = True
-    try:
-        yield on_progress
-        errored = False
-    finally:
-        if not errored:
-            state["waiting"].clear()
-            state["finished"].update(dag.keys)
-        for finish in finishes:
-            finish(graph, state, errored)
+        def on_progress(job: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S:
+                return
+            last[0] = now
+            replay.tasks_done(mds.done_tasks(job))
+
+        errored = True
+        try:
+            yield on_progress
+            errored = False
+            replay.tasks_done(range(len(dag)))  # the job succeeded: every task ran
+        finally:
+            for finish in finishes:
+                finish(graph, state, errored)
