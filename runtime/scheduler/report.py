@@ -1,8 +1,72 @@
-"""What a job did: counts, bytes per store, timings. ``client.last_report`` holds the latest one."""
+"""What a job did: counts, bytes per store, timings, and what it would have cost on AWS.
+
+``client.last_report`` holds the latest one; ``print(report)`` gives a short summary,
+``report.to_dict()`` everything, ``report.timeline("job.html")`` a picture of the executors.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+from ..config import WukongConfig
+
+# The KVS node size of the stack's Fargate service (cdk/stack.py, WukongStackProps.kvs_node_*).
+FARGATE_NODE_VCPU = 1.0
+FARGATE_NODE_MEMORY_GB = 4.0
+MB_PER_GB = 1024
+S_PER_H = 3600.0
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """The job at list prices (the config's ``price_*``): Lambda compute and requests, plus the share of
+    the always-on parts (Fargate KVS nodes, EC2 MDS/scheduler) for the job's wall time."""
+
+    lambda_memory_mb: int
+    lambda_gb_s: float
+    lambda_compute_usd: float
+    lambda_requests: int
+    lambda_requests_usd: float
+    fargate_nodes: int
+    fargate_usd: float
+    ec2_usd: float
+    total_usd: float
+
+    def __str__(self) -> str:
+        return (
+            f"AWS cost about ${self.total_usd:.6f}: Lambda {self.lambda_gb_s:.2f} GB-s at "
+            f"{self.lambda_memory_mb} MB ${self.lambda_compute_usd:.6f} + {self.lambda_requests} requests "
+            f"${self.lambda_requests_usd:.6f}; Fargate ({self.fargate_nodes} KVS nodes) "
+            f"${self.fargate_usd:.6f}; EC2 ${self.ec2_usd:.6f}"
+        )
+
+
+def estimate_cost(
+    config: WukongConfig, *, wall_s: float, invocations: int, executor_ms: int, kvs_nodes: int
+) -> JobCost:
+    """Lambda bills each invocation's duration rounded up to the millisecond; ``executor_ms`` sums each
+    invocation's whole milliseconds, so one more per invocation bounds the rounding from above."""
+    billed_s = (executor_ms + invocations) / 1000
+    gb_s = billed_s * config.lambda_memory_mb / MB_PER_GB
+    compute = gb_s * config.price_lambda_gb_s
+    requests = invocations * config.price_lambda_request
+    nodes = kvs_nodes if config.use_fargate else 0
+    node_h = (
+        FARGATE_NODE_VCPU * config.price_fargate_vcpu_h + FARGATE_NODE_MEMORY_GB * config.price_fargate_gb_h
+    )
+    fargate = nodes * node_h * wall_s / S_PER_H
+    ec2 = config.price_ec2_h * wall_s / S_PER_H
+    return JobCost(
+        lambda_memory_mb=config.lambda_memory_mb,
+        lambda_gb_s=gb_s,
+        lambda_compute_usd=compute,
+        lambda_requests=invocations,
+        lambda_requests_usd=requests,
+        fargate_nodes=nodes,
+        fargate_usd=fargate,
+        ec2_usd=ec2,
+        total_usd=compute + requests + fargate + ec2,
+    )
 
 
 @dataclass
@@ -21,24 +85,43 @@ class JobReport:
     kvs_bytes_read_by_node: dict[str, int] = field(default_factory=dict)
     kvs_keys_by_node: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
-    timings: list[dict] = field(default_factory=list)
+    timings: list[dict] = field(default_factory=list)  # {"task", "key", "owner", "start", "end"} per task
+    cost: JobCost | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def executor_s(self) -> float:
+        """Executor busy time summed over invocations (what Lambda bills)."""
+        return self.counters.get("executor_ms", 0) / 1000
+
     def slowest(self, n: int = 5) -> list[dict]:
         return sorted(self.timings, key=lambda t: t["end"] - t["start"], reverse=True)[:n]
+
+    def timeline(self, path):
+        """Save a picture of the job (executors as rows, tasks as bars): .html, .svg, or .png."""
+        from .timeline import write_timeline
+
+        return write_timeline(self, path)
 
     def __str__(self) -> str:
         lines = [
             f"Wukong job {self.job_id}: {self.tasks} tasks in {self.wall_s:.3f} s, "
-            f"{self.invocations} invocations ({self.leaf_invocations} leaves)",
+            f"{self.invocations} invocations ({self.leaf_invocations} leaves), "
+            f"executors busy {self.executor_s:.3f} s in all",
             f"  KVS: {_size(self.kvs_bytes_written)} written, {_size(self.kvs_bytes_read)} read; "
             f"MDS: {_size(self.mds_bytes_written)} written, {_size(self.mds_bytes_read)} read",
             f"  tasks whose inputs were all in memory: {self.tasks_local_input}",
         ]
-        for record in self.slowest(3):
-            lines.append(f"  slow: {record['key']} {1000 * (record['end'] - record['start']):.1f} ms")
+        if self.cost is not None:
+            lines.append(f"  {self.cost}")
+        slow = self.slowest(3)
+        if slow:
+            lines.append(
+                "  slowest tasks: "
+                + ", ".join(f"{r['key']} {1000 * (r['end'] - r['start']):.1f} ms" for r in slow)
+            )
         return "\n".join(lines)
 
 
@@ -50,17 +133,28 @@ def build_report(
     timings: list[dict],
     client_bytes: dict[str, int],
     kvs_keys: dict[str, int],
+    config: WukongConfig | None = None,
 ) -> JobReport:
+    """``config`` sets the prices and Lambda memory of the cost estimate (the defaults' list prices without)."""
+
     def per_node(prefix: str) -> dict[str, int]:
         return {
             name.split("@", 1)[1]: value for name, value in counters.items() if name.startswith(prefix + "@")
         }
 
+    invocations = counters.get("invocations", 0)
+    cost = estimate_cost(
+        config if config is not None else WukongConfig(),
+        wall_s=wall_s,
+        invocations=invocations,
+        executor_ms=counters.get("executor_ms", 0),
+        kvs_nodes=max(1, len(kvs_keys)),
+    )
     return JobReport(
         job_id=job_id,
         wall_s=wall_s,
         tasks=counters.get("tasks", 0),
-        invocations=counters.get("invocations", 0),
+        invocations=invocations,
         leaf_invocations=leaves,
         tasks_local_input=counters.get("tasks_local_input", 0),
         kvs_bytes_written=counters.get("kvs_bytes_written", 0),
@@ -72,6 +166,7 @@ def build_report(
         kvs_keys_by_node=kvs_keys,
         counters=counters,
         timings=timings,
+        cost=cost,
     )
 
 
