@@ -18,10 +18,17 @@ from .errors import ConfigError
 LAMBDA_ASYNC_PAYLOAD_BYTES = 256 * 1024  # Lambda's limit for an asynchronous (Event) invocation
 REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
 ENV_PREFIX = "WUKONG_"
+# An invocation holds a lease while it runs, renewed every LEASE_RENEW_S; a second delivery of the same
+# invocation waits up to LEASE_WAIT_S for it: a live holder keeps it (the delivery was a duplicate and
+# stops), a dead one lets it expire (the delivery was a retry and takes over).
+LEASE_TTL_S = 2.0
+LEASE_RENEW_S = 0.5
+LEASE_WAIT_S = 3.0
 DASK_CONFIG_SECTION = "wukong"
 
-# WUKONG_* environment variables that are not settings.
-NON_SETTING_ENV = frozenset({"WUKONG_TEST_FAULTS", "WUKONG_WORKER_ID"})
+# WUKONG_* environment variables that are not settings (WUKONG_TEST_* are the tests' own).
+NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID"})
+TEST_ENV_PREFIX = "WUKONG_TEST_"
 
 # Settings a Client may set for its own jobs (they travel with the job); the rest belong to the cluster.
 JOB_SETTINGS = frozenset(
@@ -215,7 +222,11 @@ def _parse_endpoints(value) -> tuple[tuple[str, int], ...]:
 def _from_environment() -> dict[str, Any]:
     found = {}
     for env_name, value in os.environ.items():
-        if not env_name.startswith(ENV_PREFIX) or env_name in NON_SETTING_ENV:
+        if (
+            not env_name.startswith(ENV_PREFIX)
+            or env_name in NON_SETTING_ENV
+            or env_name.startswith(TEST_ENV_PREFIX)
+        ):
             continue
         name = env_name[len(ENV_PREFIX) :].lower()
         if name in FIELD_TYPES:

@@ -26,7 +26,7 @@ from ..protocol import payload as wire
 from ..protocol.schedule import decode_schedule
 from ..storage import serialization
 from ..storage.metadata import READY
-from . import decisions
+from . import decisions, lease
 from .decisions import Backoff
 from .faults import fault_point
 
@@ -63,6 +63,12 @@ class Invocation:
     def run(self) -> None:
         started = self.clock()
         self.counters["invocations"] += 1
+        delivery = lease.new_delivery_id()
+        if lease.acquire(self.mds, self.job, self.owner, delivery) != "ok":
+            self.counters["duplicates_dropped"] += 1
+            self.flush_stats()
+            return
+        lease.KEEPER.hold(self.mds, self.job, self.owner, delivery)
         try:
             if self.payload.get("py") != wire.PY_VERSION:
                 raise VersionMismatchError(self.payload.get("py", "?"), wire.PY_VERSION)
@@ -76,8 +82,9 @@ class Invocation:
         except Exception as exc:  # an infrastructure failure: fail the job fast, with the cause
             self.report_error(None, exc)
         finally:
+            lease.KEEPER.release()
             self.counters["executor_ms"] += int((self.clock() - started) * 1000)
-            self.flush_stats()
+            self.flush_stats(finished=True)
 
     def load_start(self) -> None:
         if "sched_b64" in self.payload:
@@ -353,14 +360,20 @@ class Invocation:
             counters[f"kvs_bytes_read@{node}"] = count
         return counters
 
-    def flush_stats(self) -> None:
+    def flush_stats(self, finished: bool = False) -> None:
         counters = dict(self.counters)
         for name, total in self.io_counters().items():
             counters[name] = total - self.io_before.get(name, 0)
         for kind in ("kvs_bytes_written", "kvs_bytes_read"):
             counters[kind] = sum(v for k, v in counters.items() if k.startswith(kind + "@"))
         try:
-            self.mds.add_stats(self.job, counters, self.timings, self.take_done())
+            self.mds.add_stats(
+                self.job,
+                counters,
+                self.timings,
+                self.take_done(),
+                finished_owner=self.owner if finished else None,
+            )
         except Exception as exc:  # counters are best effort; the job's outcome does not depend on them
             log.warning("job %s: could not record this invocation's counters: %s", self.job, exc)
 

@@ -1,6 +1,6 @@
 """Test-only fault injection, off unless ``WUKONG_TEST_FAULTS`` holds a JSON spec, e.g.::
 
-    {"kill": {"at": "after_task", "probability": 0.1}, "duplicate": true}
+    {"kill": {"at": ["after_task", "before_register"], "probability": 0.1}, "duplicate": true}
 
 ``kill`` ends the executor's process at that point (once per job, invocation and task, so the
 redelivered invocation gets through); ``duplicate`` makes the local invoker deliver every invocation
@@ -17,14 +17,18 @@ SPEC = json.loads(os.environ.get("WUKONG_TEST_FAULTS") or "null")
 
 
 def duplicate_deliveries() -> bool:
-    return bool(SPEC and SPEC.get("duplicate"))
+    spec = json.loads(os.environ.get("WUKONG_TEST_FAULTS") or "null")
+    return bool(spec and spec.get("duplicate"))
 
 
 def fault_point(name: str, invocation, task: int) -> None:
     if not SPEC or "kill" not in SPEC:
         return
     kill = SPEC["kill"]
-    if kill.get("at") != name or random.random() >= kill.get("probability", 0):
+    points = kill.get("at", [])
+    if name not in (points if isinstance(points, list) else [points]):
+        return
+    if random.random() >= kill.get("probability", 0):
         return
     marker = f"wk:test:killed:{invocation.job}:{invocation.owner}:{task}"
     if invocation.mds.redis.set(marker, 1, nx=True, ex=600):

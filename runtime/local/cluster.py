@@ -16,6 +16,7 @@ import secrets
 import weakref
 
 from ..config import load_config
+from ..executor import faults
 from ..invokers import LambdaInvoker, LocalInvoker
 from ..storage.connect import connect
 from .pool import WorkerPool
@@ -29,6 +30,8 @@ class LocalCluster:
         self.pool: WorkerPool | None = None
         self.proxy = None
         self.closed = False
+        # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
+        self.duplicate_deliveries = faults.duplicate_deliveries()
         atexit.register(_close_at_exit, weakref.ref(self))
         try:
             if self.config.mode == "local":
@@ -75,7 +78,7 @@ class LocalCluster:
                 concurrency=config.num_lambda_invokers,
                 max_payload_bytes=config.max_payload_bytes,
             )
-        return LocalInvoker(stores.mds.redis, config.local_queue)
+        return LocalInvoker(stores.mds.redis, config.local_queue, duplicate=self.duplicate_deliveries)
 
     def connect(self):
         return connect(self.config)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from ..config import WukongConfig, config_to_env
+from ..executor import faults
 from ..invokers import LambdaInvoker, LocalInvoker
 from ..local.processes import spawn, stop
 from ..storage.connect import connect, secret_value
@@ -33,7 +34,9 @@ def make_invoker(config: WukongConfig):
             concurrency=PROXY_INVOKE_CONCURRENCY,
             max_payload_bytes=config.max_payload_bytes,
         )
-    return LocalInvoker(connect(config).mds.redis, config.local_queue)
+    return LocalInvoker(
+        connect(config).mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries()
+    )
 
 
 async def handle(reader, writer, secret: str, invoker, stats: dict) -> None:

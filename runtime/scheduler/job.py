@@ -27,11 +27,21 @@ def new_job_id() -> str:
 
 
 def run_job(
-    dag: Dag, stores, invoker, config, *, use_proxy: bool = False, on_progress=None
+    dag: Dag,
+    stores,
+    invoker,
+    config,
+    *,
+    use_proxy: bool = False,
+    on_progress=None,
+    keep_keys: bool = False,
+    job: str | None = None,
 ) -> tuple[dict[int, object], JobReport]:
-    """Compute every final of ``dag``; returns ({task id: value}, report). Raises a task's exception."""
+    """Compute every final of ``dag``; returns ({task id: value}, report). Raises a task's exception.
+
+    ``keep_keys`` leaves the job's Redis keys in place for tests and debugging to inspect."""
     started = time.perf_counter()
-    job = new_job_id()
+    job = job or new_job_id()
     part = partition(dag)
     encoded = encode_schedules(build_schedules(dag, part))
     settings = wire.JobSettings.from_config(config, use_proxy)
@@ -62,8 +72,9 @@ def run_job(
         counters, timings = collect_stats(mds, job, len(payloads))
     finally:
         subscription.close()
-        kvs_keys = stores.kvs.delete_job(job)
-        mds.delete_job(job)
+        kvs_keys = {} if keep_keys else stores.kvs.delete_job(job)
+        if not keep_keys:
+            mds.delete_job(job)
         mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
     client_bytes = {
         "mds_bytes_written": mds.bytes_written - mds_written_before,

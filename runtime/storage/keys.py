@@ -69,6 +69,11 @@ def error(job: str) -> str:
     return f"wk:{job}:error"
 
 
+def lease(job: str, owner: str) -> str:
+    """Which delivery of invocation ``owner`` is running it ("done" once one finished) (MDS)."""
+    return f"wk:{job}:lease:{owner}"
+
+
 def cancelled(job: str) -> str:
     return f"wk:{job}:cancelled"
 

@@ -67,6 +67,22 @@ return out
 """
 
 
+LEASE_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'ok'
+end
+if current == 'done' then return 'done' end
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'ok'
+end
+return 'held'
+"""
+LEASE_DONE = "done"
+
+
 class MetadataStore:
     """Job bookkeeping on the MDS Redis. ``bytes_written`` counts what this process wrote."""
 
@@ -74,6 +90,7 @@ class MetadataStore:
         self.redis = client
         self.ttl_s = ttl_s
         self._register = client.register_script(REGISTER_SCRIPT)
+        self._lease = client.register_script(LEASE_SCRIPT)
         self.bytes_written = 0
         self.bytes_read = 0
 
@@ -156,6 +173,10 @@ class MetadataStore:
             return None
         return [int(s) for s in statuses]
 
+    def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> str:
+        """Take or renew the run lease of invocation ``owner``: 'ok', 'held' (another delivery) or 'done'."""
+        return self._lease(keys=[keys.lease(job, owner)], args=[delivery, ttl_ms]).decode()
+
     def put_result(self, job: str, task: int, data: bytes, done: list[int]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.result(job, task), data, ex=self.ttl_s)
@@ -172,8 +193,17 @@ class MetadataStore:
         pipe.publish(keys.events(job), json.dumps({"error": True}))
         pipe.execute()
 
-    def add_stats(self, job: str, counters: dict[str, int], timings: list[dict], done: list[int]) -> None:
+    def add_stats(
+        self,
+        job: str,
+        counters: dict[str, int],
+        timings: list[dict],
+        done: list[int],
+        finished_owner: str | None = None,
+    ) -> None:
         pipe = self.redis.pipeline(transaction=True)  # a reader sees all of one invocation's counters or none
+        if finished_owner is not None:
+            pipe.set(keys.lease(job, finished_owner), LEASE_DONE, ex=self.ttl_s)
         for name, value in counters.items():
             if value:
                 pipe.hincrby(keys.stats(job), name, value)

@@ -1,0 +1,66 @@
+"""Run leases: one delivery of an invocation runs it; duplicates stop, retries of a dead one take over.
+
+Lambda delivers an asynchronous invocation at least once. Claims in the MDS are per invocation
+(``owner``), so any delivery could run it; the lease decides which one does. The holder renews it from a
+background thread while it runs and marks it "done" when it finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+
+from ..config import LEASE_RENEW_S, LEASE_TTL_S, LEASE_WAIT_S
+
+POLL_S = 0.05
+
+
+def new_delivery_id() -> str:
+    return uuid.uuid4().hex
+
+
+def acquire(mds, job: str, owner: str, delivery: str, clock=time.monotonic) -> str:
+    """'ok' when this delivery may run; 'done' or 'held' when another delivery has it (then stop)."""
+    deadline = clock() + LEASE_WAIT_S
+    while True:
+        state = mds.lease(job, owner, delivery, int(LEASE_TTL_S * 1000))
+        if state != "held" or clock() >= deadline:
+            return state
+        time.sleep(POLL_S)
+
+
+class LeaseKeeper:
+    """Renews the lease of the invocation this process is running (one at a time, like Lambda)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.current: tuple | None = None
+        self.thread: threading.Thread | None = None
+
+    def hold(self, mds, job: str, owner: str, delivery: str) -> None:
+        with self.lock:
+            self.current = (mds, job, owner, delivery)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.renew_forever, name="wukong-lease", daemon=True)
+                self.thread.start()
+
+    def release(self) -> None:
+        with self.lock:
+            self.current = None
+
+    def renew_forever(self) -> None:
+        while True:
+            time.sleep(LEASE_RENEW_S)
+            with self.lock:
+                current = self.current
+            if current is None:
+                continue
+            mds, job, owner, delivery = current
+            # A missed renewal only risks a second delivery running too, which the protocol tolerates.
+            with contextlib.suppress(Exception):
+                mds.lease(job, owner, delivery, int(LEASE_TTL_S * 1000))
+
+
+KEEPER = LeaseKeeper()

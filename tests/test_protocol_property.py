@@ -1,0 +1,207 @@
+"""Proof that the protocol holds: random DAGs, random delays and output sizes on both sides of the
+clustering threshold, duplicated deliveries, killed executors, the proxy path forced.
+
+For every example: every requested key equals dask's synchronous result; every task's completion is
+registered exactly once on each dependent (the registered set is exactly its dependencies); every task
+with dependencies was claimed by exactly one invocation; the job ends before its deadline.
+
+Each fault mode runs on its own real cluster (redis-server + worker processes); faults are injected
+through the test-only ``WUKONG_TEST_FAULTS`` hook that the workers read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import dask
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from wukong import Client, LocalCluster
+from wukong.scheduler.dag import build_dag
+from wukong.scheduler.job import new_job_id, run_job
+from wukong.storage import keys
+
+THRESHOLD_BYTES = 64 * 1024  # big_task_threshold for these jobs; outputs are drawn on both sides
+SCALE = float(os.environ.get("WUKONG_TEST_PROPERTY_SCALE", "1"))  # more or fewer examples
+
+
+def node(seed, delay_ms, size, *inputs):
+    """A task: waits, then returns ``size`` bytes that depend on its seed and every input."""
+    if delay_ms:
+        time.sleep(delay_ms / 1000)
+    acc = seed
+    for value in inputs:
+        acc = (acc * 1_000_003 + int(value[0])) % (2**61 - 1)
+    return np.full(max(1, size // 8), acc, dtype=np.int64)
+
+
+@st.composite
+def dags(draw, max_tasks=120):
+    """A random DAG as a dask graph: chains, wide fan-outs, deep fan-ins, diamonds, shared subgraphs."""
+    n = draw(st.integers(1, max_tasks))
+    shape = draw(st.sampled_from(["mixed", "chains", "wide", "deep", "layers"]))
+    dsk, dependencies = {}, []
+    hub = 0
+    for i in range(n):
+        if i == 0 or draw(st.floats(0, 1)) < (0.05 if shape != "wide" else 0.02):
+            deps = []
+        elif shape == "chains":
+            deps = [i - 1] if draw(st.booleans()) or i < 3 else [i - 1, draw(st.integers(0, i - 2))]
+        elif shape == "wide":
+            deps = [hub] if draw(st.floats(0, 1)) < 0.8 else [draw(st.integers(0, i - 1))]
+            if draw(st.floats(0, 1)) < 0.05:
+                hub = i
+        elif shape == "deep":
+            width = draw(st.integers(1, min(i, 30)))
+            deps = draw(st.lists(st.integers(0, i - 1), min_size=1, max_size=width, unique=True))
+        elif shape == "layers":
+            lo = max(0, i - 8)
+            deps = draw(st.lists(st.integers(lo, i - 1), min_size=1, max_size=3, unique=True))
+        else:
+            deps = draw(st.lists(st.integers(max(0, i - 20), i - 1), min_size=1, max_size=4, unique=True))
+        size = draw(st.sampled_from([8, 800, 20_000, THRESHOLD_BYTES + 8, 3 * THRESHOLD_BYTES]))
+        delay = draw(st.sampled_from([0, 0, 0, 1, 5]))
+        dsk[f"t{i}"] = (node, i, delay, size, *[f"t{d}" for d in deps])
+        dependencies.append(deps)
+    has_dependents = {d for deps in dependencies for d in deps}
+    sinks = [f"t{i}" for i in range(n) if i not in has_dependents]
+    extra = draw(st.lists(st.sampled_from(sorted(dsk)), max_size=3))
+    return dsk, sinks + extra
+
+
+def check_job(client, dsk, requested, duplicated=False):
+    dag = build_dag(dsk, requested)
+    job = new_job_id()
+    try:
+        values, report = run_job(
+            dag,
+            client.stores,
+            client.invoker,
+            client.config,
+            use_proxy=bool(client.config.proxy_address),
+            keep_keys=True,
+            job=job,
+        )
+        expected = dict(zip(requested, dask.get(dsk, requested), strict=True))
+        index = dag.index()
+        for key in requested:
+            assert np.array_equal(values[index[key]], expected[key]), key
+        check_registrations(client.stores.mds.redis, job, dag)
+        if duplicated:
+            check_duplicates_were_delivered(client.stores.mds, job, report.leaf_invocations)
+    finally:
+        client.stores.kvs.delete_job(job)
+        client.stores.mds.delete_job(job)
+
+
+def check_registrations(redis, job, dag):
+    """Exactly-once: each dependent's registered set is its dependencies, each is claimed once, all done."""
+    pipe = redis.pipeline(transaction=False)
+    for task in range(len(dag)):
+        pipe.smembers(keys.registered(job, task))
+        pipe.get(keys.claim(job, task))
+    replies = pipe.execute()
+    for task in range(len(dag)):
+        registered, claim = replies[2 * task], replies[2 * task + 1]
+        assert {int(r) for r in registered} == set(dag.dependencies[task]), dag.keys[task]
+        assert (claim is not None) == bool(dag.dependencies[task]), dag.keys[task]
+    assert {int(t) for t in redis.smembers(keys.done(job))} == set(range(len(dag)))
+
+
+def check_duplicates_were_delivered(mds, job, leaves, wait_s=15.0):
+    """Every invocation arrived twice, and the second delivery of one that ran was dropped."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        counters, _ = mds.stats(job)
+        expected = 2 * (leaves + counters.get("invoked", 0))
+        if counters.get("invocations", 0) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert counters["invocations"] == expected
+    assert counters.get("duplicates_dropped", 0) >= 1
+
+
+def faulty_cluster(faults: dict | None, **kwargs):
+    previous = os.environ.get("WUKONG_TEST_FAULTS")
+    if faults:
+        os.environ["WUKONG_TEST_FAULTS"] = json.dumps(faults)
+    try:
+        return LocalCluster(job_timeout_s=90, local_workers=4, max_local_workers=12, **kwargs)
+    finally:
+        if previous is None:
+            os.environ.pop("WUKONG_TEST_FAULTS", None)
+        else:
+            os.environ["WUKONG_TEST_FAULTS"] = previous
+
+
+FAULTS = {
+    "none": None,
+    "duplicate": {"duplicate": True},
+    "kill": {"kill": {"at": ["before_task", "after_task", "before_register"], "probability": 0.01}},
+}
+
+
+@pytest.fixture(scope="module", params=list(FAULTS))
+def fault_cluster(request):
+    cluster = faulty_cluster(FAULTS[request.param])
+    yield request.param, cluster
+    redelivered = cluster.pool.redelivered
+    cluster.close()
+    if request.param == "kill":
+        assert redelivered > 0, "no executor was killed: the fault hook did not fire"
+
+
+def examples(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+def run_property(fault_cluster, data, *, proxy_forced: bool, max_tasks: int):
+    mode, cluster = fault_cluster
+    dsk, requested = data.draw(dags(max_tasks=max_tasks))
+    client = Client(
+        cluster,
+        big_task_threshold=THRESHOLD_BYTES,
+        delayed_io_max_wait_s=2,
+        task_clustering=data.draw(st.booleans()),
+        max_task_fanout=2 if proxy_forced else data.draw(st.sampled_from([2, 5, 1000])),
+    )
+    check_job(client, dsk, requested, duplicated=mode == "duplicate")
+
+
+# No shrinking: each example is a real job, and the failing example is printed as drawn.
+COMMON = dict(
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+
+
+@given(data=st.data())
+@settings(max_examples=examples(70), **COMMON)
+def test_protocol_holds(fault_cluster, data):
+    mode, _ = fault_cluster
+    max_tasks = {"kill": 40, "duplicate": 80}.get(mode, 150)
+    run_property(fault_cluster, data, proxy_forced=False, max_tasks=max_tasks)
+
+
+@given(data=st.data())
+@settings(max_examples=examples(30), **COMMON)
+def test_protocol_holds_through_the_proxy(fault_cluster, data):
+    mode, _ = fault_cluster
+    run_property(fault_cluster, data, proxy_forced=True, max_tasks=40 if mode == "kill" else 80)
+
+
+def test_a_few_hundred_tasks(client):
+    """The upper end of the DAG sizes, once, deterministic: 300 tasks in layers."""
+    dsk = {}
+    for i in range(300):
+        deps = [f"t{d}" for d in range(max(0, i - 7), i, 3)] if i >= 10 else []
+        dsk[f"t{i}"] = (node, i, 0, THRESHOLD_BYTES + 8 if i % 7 == 0 else 64, *deps)
+    requested = [f"t{i}" for i in range(290, 300)]
+    check_job(Client(client.cluster, big_task_threshold=THRESHOLD_BYTES), dsk, requested)
