@@ -7,7 +7,9 @@ scheduler computes the same numbers from the same graph.
 
 from __future__ import annotations
 
+import functools
 import operator
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +23,12 @@ def inc(x):
 
 
 def add(x, y):
+    return x + y
+
+
+def slow_add(x, y, delay_s: float):
+    """``x + y`` after sleeping ``delay_s``: a task whose cost is waiting, not compute."""
+    time.sleep(delay_s)
     return x + y
 
 
@@ -43,11 +51,13 @@ def fan_in(small: bool):
     return dask.delayed(add)(dask.delayed(inc)(1), dask.delayed(inc)(2))
 
 
-def tree_reduction(small: bool, leaves: int = 1024):
-    """Pairwise sums of range(leaves): the answer for 1024 is 523776."""
+def tree_reduction(small: bool, leaves: int = 1024, delay_s: float = 0.0):
+    """Pairwise sums of range(leaves): the answer for 1024 is 523776. ``leaves`` is a power of two;
+    with ``delay_s`` every sum sleeps that long first (log2(leaves) levels on the critical path)."""
+    combine = functools.partial(slow_add, delay_s=delay_s) if delay_s else operator.add
     level = list(range(leaves))
     while len(level) > 1:
-        level = [dask.delayed(operator.add)(a, b) for a, b in zip(level[0::2], level[1::2], strict=True)]
+        level = [dask.delayed(combine)(a, b) for a, b in zip(level[0::2], level[1::2], strict=True)]
     return level[0]
 
 
