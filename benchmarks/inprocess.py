@@ -1,0 +1,153 @@
+"""Executor cost without the worker pool: ``python -m benchmarks.inprocess CASE [--size quick]``.
+
+The case runs as a real job (real redis-server, real client, the very same ``lambda_handler`` code
+path), but every invocation is executed one after another in this process instead of by the warm
+workers, under cProfile. On a machine shared by many processes this measures what an invocation
+costs in CPU (no waiting for a core), and how many Redis round trips it makes, which is what the
+overhead-bound cases are made of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import io
+import pstats
+import sys
+import threading
+import time
+
+import dask
+
+from .cases import cases
+from .systems import as_tuple
+
+
+class QueueInvoker:
+    """Keeps invocations in a local queue, encoded as the real transports encode them."""
+
+    def __init__(self):
+        self.queue = collections.deque()
+        self.ready = threading.Condition()
+
+    def invoke(self, payloads: list[dict]) -> None:
+        from wukong.invokers.base import encode_payload
+
+        with self.ready:
+            self.queue.extend(encode_payload(p) for p in payloads)
+            self.ready.notify()
+
+    def next(self, timeout_s: float) -> bytes | None:
+        with self.ready:
+            if not self.queue:
+                self.ready.wait(timeout_s)
+            return self.queue.popleft() if self.queue else None
+
+
+def run_in_process(collection, cluster, profile: bool = True) -> dict:
+    """Run the job with invocations executed here, sequentially; return what it cost."""
+    import redis.connection
+
+    from wukong import Client
+    from wukong.executor.handler import lambda_handler
+
+    client = Client(cluster, progress="off")
+    client.invoker = invoker = QueueInvoker()
+    import wukong.executor.handler as handler
+
+    # The executor gets its own connections (as a worker has) and this process's queue.
+    handler._ENVIRONMENT = (cluster.connect(), invoker, None)
+    round_trips = collections.Counter()
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        round_trips[threading.current_thread().name] += 1
+        return original(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = counting
+    outcome: dict = {}
+
+    def run_client():
+        try:
+            outcome["result"] = dask.compute(*as_tuple(collection), scheduler=client.get)
+        except BaseException as exc:  # reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run_client, name="client")
+    profiler = cProfile.Profile() if profile else None
+    invocations = 0
+    try:
+        thread.start()
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        while thread.is_alive() or invoker.queue:
+            item = invoker.next(0.05)
+            if item is None:
+                continue
+            if profiler is not None:
+                profiler.enable()
+            lambda_handler(item, None)
+            if profiler is not None:
+                profiler.disable()
+            invocations += 1
+        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        thread.join()
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = original
+        handler._ENVIRONMENT = None
+    if "error" in outcome:
+        raise outcome["error"]
+    report = client.last_report
+    return {
+        "report": report,
+        "invocations": invocations,
+        "executor_cpu_s": cpu,
+        "wall_s": wall,
+        "round_trips": dict(round_trips),
+        "profile": profiler,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.inprocess", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("case")
+    parser.add_argument("--size", choices=("quick", "seed"), default="quick")
+    parser.add_argument("--top", type=int, default=30, help="functions to list")
+    parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ncalls")
+    args = parser.parse_args(argv)
+    found = {c.name: c for c in cases(args.size)}
+    if args.case not in found:
+        print(f"unknown case {args.case!r}; known: {', '.join(found)}")
+        return 2
+    from wukong import LocalCluster
+
+    case = found[args.case]
+    with LocalCluster(progress="off", local_workers=1, max_local_workers=1) as cluster:
+        run_in_process(case.build(), cluster, profile=False)  # warm: imports, scripts loaded in Redis
+        plain = run_in_process(case.build(), cluster, profile=False)
+        measured = run_in_process(case.build(), cluster)
+    report, n = plain["report"], plain["invocations"]
+    trips = measured["round_trips"]
+    executor_trips = trips.get("MainThread", 0)
+    print(report)
+    print(
+        f"in process, without the profiler: {n} invocations, {report.tasks} tasks in {plain['wall_s']:.3f} s; "
+        f"executor CPU {plain['executor_cpu_s']:.3f} s = {1e6 * plain['executor_cpu_s'] / max(n, 1):.0f} us per "
+        f"invocation, {1e6 * plain['executor_cpu_s'] / max(report.tasks, 1):.0f} us per task"
+    )
+    print(
+        f"Redis round trips: executors {executor_trips} ({executor_trips / max(n, 1):.1f} per invocation, "
+        f"{executor_trips / max(report.tasks, 1):.1f} per task); client {trips.get('client', 0)}"
+    )
+    text = io.StringIO()
+    stats = pstats.Stats(measured["profile"], stream=text)
+    stats.sort_stats(args.sort).print_stats(args.top)
+    print("cProfile of the executor (second run):")
+    print(text.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
