@@ -17,8 +17,8 @@ from wukong import Client, LocalCluster
 cluster = LocalCluster(local_workers=2)
 client = Client(cluster)
 assert client.get({"x": 1, "y": (lambda v: v + 1, "x")}, "y") == 2
-pids = [s.process.pid for s in cluster.servers] + [p.pid for p in cluster.pool.workers.values()]
-pids.append(cluster.proxy.process.pid)
+pids = [s.process.pid for s in cluster.servers] + cluster.pool.pids()
+pids += [cluster.proxy.process.pid, cluster.pool.zygote.pid]
 print(" ".join(map(str, pids)), flush=True)
 how = sys.argv[1]
 if how == "exception":
@@ -53,7 +53,7 @@ def test_no_process_outlives_the_script(how):
         env={**os.environ, "WUKONG_PROGRESS": "off"},
     )
     pids = [int(p) for p in process.stdout.readline().split()]
-    assert len(pids) == 4, process.stderr.read()
+    assert len(pids) == 5, process.stderr.read()
     assert all(alive(p) for p in pids)
     if how == "ctrl-c":
         process.send_signal(signal.SIGINT)

@@ -9,7 +9,7 @@ from wukong import ConfigError, load_config
 from wukong.config import config_to_env, with_job_settings
 from wukong.executor.decisions import Backoff, Fanout, plan_fanout, writes_before_registering
 from wukong.storage import serialization
-from wukong.storage.metadata import NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW
+from wukong.storage.metadata import DELEGATED, NOT_READY, OURS, READY, TAKEN, WITHHELD, WRITE_NOW
 
 
 class TestDecisions:
@@ -31,6 +31,10 @@ class TestDecisions:
     def test_stalemate_tells_the_designated_holder_to_write(self):
         plan = plan_fanout([4, 5], [WRITE_NOW, WITHHELD], become=None, big=True)
         assert plan == Fanout(withheld=(4, 5), write_now=True)
+
+    def test_a_retry_runs_what_it_claimed_before_and_invokes_what_it_delegated(self):
+        plan = plan_fanout([4, 5, 6, 7], [OURS, DELEGATED, READY, READY], become=6, big=False)
+        assert plan == Fanout(run_locally=(6, 4), invoke=(7,), reinvoke=(5,))
 
     def test_small_outputs_are_written_first_only_when_someone_else_may_read_them(self):
         assert writes_before_registering([1, 1, 1], big=False) is False

@@ -11,10 +11,12 @@ State of one invocation (all plain data):
   keep:     {task id: {dependent}} local consumers each cached output still waits for
   ready:    [task id] a stack of claimed tasks to run here (top = next)
   delayed:  {task id: (pending dependents, Backoff)} big outputs withheld (delayed I/O)
+  blocked:  {task id: {input}} (retries only) tasks waiting for an input of ours not computed yet
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
@@ -25,7 +27,6 @@ from ..invokers.base import unb64
 from ..protocol import payload as wire
 from ..protocol.schedule import decode_schedule
 from ..storage import serialization
-from ..storage.metadata import READY
 from . import decisions, lease
 from .decisions import Backoff
 from .faults import fault_point
@@ -53,6 +54,10 @@ class Invocation:
         self.keep: dict[int, set[int]] = defaultdict(set)
         self.ready: list[int] = []
         self.delayed: dict[int, tuple[set[int], Backoff]] = {}
+        self.blocked: dict[int, set[int]] = {}  # task -> inputs of ours it waits for (retries only)
+        self.waiting_on: dict[int, set[int]] = defaultdict(set)
+        self.scheduled: set[int] = set()  # every task queued here so far, run or not
+        self.ran: set[int] = set()
         self.loaded_schedules: set[int] = set()
         self.done: list[int] = []  # completed tasks not yet reported to the MDS
         self.counters: dict[str, int] = defaultdict(int)
@@ -77,6 +82,8 @@ class Invocation:
                 if self.ready:
                     self.run_task(self.ready.pop())
                 self.check_delayed(wait=not self.ready)
+            if self.blocked:
+                raise RuntimeError(f"tasks wait for inputs nobody will compute: {self.blocked}")
         except Stop:
             pass
         except Exception as exc:  # an infrastructure failure: fail the job fast, with the cause
@@ -96,6 +103,7 @@ class Invocation:
             self.cache[int(task)] = serialization.loads(raw)
             self.encoded[int(task)] = raw
         start = self.payload["start"]
+        self.scheduled.add(start)
         for dep in self.tasks[start].dependencies:
             if dep in self.cache:
                 self.keep[dep].add(start)
@@ -126,6 +134,8 @@ class Invocation:
     def run_task(self, task: int) -> None:
         info = self.tasks[task]
         inputs = self.gather_inputs(info)
+        if inputs is None:
+            return
         fault_point("before_task", self, task)
         begin = self.clock()
         try:
@@ -135,6 +145,7 @@ class Invocation:
             raise Stop() from exc
         end = self.clock()
         self.counters["tasks"] += 1
+        self.ran.add(task)
         self.timings.append(
             {"task": task, "key": str(info.key), "owner": self.owner, "start": begin, "end": end}
         )
@@ -144,18 +155,59 @@ class Invocation:
         fault_point("after_task", self, task)
         self.finish(info, value)
 
-    def gather_inputs(self, info) -> dict:
+    def gather_inputs(self, info) -> dict | None:
+        """The task's inputs from memory and the KV store; None if it must wait for one of ours (a retry)."""
         missing = [d for d in info.dependencies if d not in self.cache]
         fetched = {}
         if missing:
             for dep, data in self.kvs.get_outputs(self.job, missing).items():
                 fetched[dep] = serialization.loads(data)
+            absent = [d for d in missing if d not in fetched]
+            if absent:
+                self.block(info.id, absent)
+                return None
         elif info.dependencies:
             self.counters["tasks_local_input"] += 1
         return {
             key: (self.cache[d] if d in self.cache else fetched[d])
             for d, key in zip(info.dependencies, info.dependency_keys, strict=True)
         }
+
+    def block(self, task: int, absent: list[int]) -> None:
+        """A retry re-runs what its first delivery claimed, in an order that may differ: a task can come up
+        before an input that the first delivery computed here and never wrote. That input is ours to
+        compute again, so the task waits for it. Any other absent input is a protocol violation."""
+        not_ours = [
+            d
+            for d, owner in zip(absent, self.mds.claims(self.job, absent), strict=True)
+            if owner != self.owner and d != self.payload["start"]
+        ]
+        if not_ours:
+            raise KeyError(
+                f"outputs of tasks {not_ours} are missing from the KV store (job {self.job}); "
+                f"task {task} cannot run"
+            )
+        self.blocked[task] = set(absent)
+        for dep in absent:
+            self.waiting_on[dep].add(task)
+
+    def unblock(self, done: int) -> None:
+        for task in self.waiting_on.pop(done, ()):
+            self.blocked[task].discard(done)
+            self.keep[done].add(task)
+            if not self.blocked[task]:
+                del self.blocked[task]
+                self.ready.append(task)
+
+    def run_here(self, task: int, producer: int) -> None:
+        """Queue a claimed task to run in this invocation, once: a retry hears of the same claim from
+        each of the task's dependencies that it registers again."""
+        if task in self.ran:
+            return
+        self.keep[producer].add(task)  # even if queued already: it must find this output here
+        if task not in self.scheduled:
+            self.scheduled.add(task)
+            self.ready.append(task)
 
     def consumed(self, dep: int, task: int) -> None:
         consumers = self.keep.get(dep)
@@ -173,6 +225,7 @@ class Invocation:
     def finish(self, info, value) -> None:
         task = info.id
         self.cache[task] = value
+        self.unblock(task)
         if info.final:
             data = self.encode(task)
             self.mds.put_result(self.job, task, data, self.take_done())
@@ -193,10 +246,12 @@ class Invocation:
     def act(self, info, plan: decisions.Fanout) -> None:
         task = info.id
         for dependent in reversed(plan.run_locally):
-            self.keep[task].add(dependent)
-            self.ready.append(dependent)
+            self.run_here(dependent, task)
         if plan.invoke:
-            self.invoke(plan.invoke)
+            # Delegate first: a retry of this invocation then invokes these again instead of running them.
+            self.mds.delegate(self.job, [(d, wire.invoked_owner(d)) for d in plan.invoke])
+        if plan.invoke or plan.reinvoke:
+            self.invoke(plan.invoke + plan.reinvoke)
         if plan.withheld:
             if plan.write_now:
                 self.give_up(task, set(plan.withheld))
@@ -224,7 +279,7 @@ class Invocation:
                     del self.delayed[other]
 
     def register(self, task: int, dependents: list[int], withhold: bool) -> list[int]:
-        pairs = [(d, len(self.tasks[d].dependencies)) for d in dependents]
+        pairs = [(d, len(self.tasks[d].dependencies), wire.invoked_owner(d)) for d in dependents]
         fault_point("before_register", self, task)
         statuses = self.mds.register(self.job, task, pairs, self.owner, self.take_done(), withhold)
         if statuses is None:
@@ -254,23 +309,22 @@ class Invocation:
         dependents = sorted(pending)
         statuses = self.register(task, dependents, withhold=True)
         plan = decisions.plan_fanout(dependents, statuses, become=None, big=True)
-        for dependent in plan.run_locally:
-            self.keep[task].add(dependent)
-            self.ready.append(dependent)
         pending.intersection_update(plan.withheld)
+        if plan.write_now or not pending:
+            del self.delayed[task]
         if plan.write_now:
-            del self.delayed[task]
+            self.write(task)  # now, while the value is surely held
+        self.act(self.tasks[task], dataclasses.replace(plan, withheld=()))
+        if plan.write_now:
             self.give_up(task, pending)
-        elif not pending:
-            del self.delayed[task]
-            self.release_if_unused(task)
 
     def give_up(self, task: int, pending: set[int]) -> None:
         """Stop waiting: write the output first, register second (never the other order)."""
         self.write(task)
-        statuses = self.register(task, sorted(pending), withhold=False)
-        ready = [d for d, s in zip(sorted(pending), statuses, strict=True) if s == READY]
-        self.act(self.tasks[task], decisions.Fanout(run_locally=tuple(ready)))
+        dependents = sorted(pending)
+        statuses = self.register(task, dependents, withhold=False)
+        plan = decisions.plan_fanout(dependents, statuses, become=None, big=True)
+        self.act(self.tasks[task], dataclasses.replace(plan, withheld=()))
 
     # --- invoking other executors ---
     def invoke(self, dependents) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..storage.metadata import NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW
+from ..storage.metadata import DELEGATED, NOT_READY, OURS, READY, TAKEN, WITHHELD, WRITE_NOW
 
 # Delayed I/O re-checks with exponential back-off between these bounds.
 DELAY_FIRST_CHECK_S = 0.005
@@ -23,7 +23,8 @@ DELAY_MAX_BACKOFF_S = 0.25
 @dataclass(frozen=True)
 class Fanout:
     run_locally: tuple[int, ...] = ()  # in the order to run them (the first is run next)
-    invoke: tuple[int, ...] = ()
+    invoke: tuple[int, ...] = ()  # claimed now: delegate each claim, then invoke an executor for it
+    reinvoke: tuple[int, ...] = ()  # delegated by an earlier delivery of this invocation: invoke again
     withheld: tuple[int, ...] = ()  # delayed I/O: wait for these to become ready
     write_now: bool = False  # give up waiting: write the output, then register on ``withheld``
 
@@ -38,18 +39,27 @@ def writes_before_registering(dependency_counts: list[int], big: bool) -> bool:
 
 
 def plan_fanout(dependents: list[int], statuses: list[int], *, become: int | None, big: bool) -> Fanout:
-    """Decide from one registration's statuses (see ``storage.metadata``) what happens next."""
-    ready = [d for d, s in zip(dependents, statuses, strict=True) if s == READY]
-    withheld = tuple(d for d, s in zip(dependents, statuses, strict=True) if s in (WITHHELD, WRITE_NOW))
-    write_now = any(s == WRITE_NOW for s in statuses)
-    assert all(s in (NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW) for s in statuses), statuses
-    if become in ready:
-        ready.remove(become)
-        ready.insert(0, become)
-    if big:
-        return Fanout(run_locally=tuple(ready), withheld=withheld, write_now=write_now)
+    """Decide from one registration's statuses (see ``storage.metadata``) what happens next.
+
+    What this invocation claimed before (a retry) it runs here again, and what it delegated it invokes
+    again, so a retry follows the path of the delivery that died. Of what it claims now, it runs one
+    here (the static ``become`` if possible) and invokes the rest; with a big output it runs them all
+    here (task clustering)."""
+    by_status: dict[int, list[int]] = {}
+    for dependent, status in zip(dependents, statuses, strict=True):
+        assert status in (NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW, OURS, DELEGATED), status
+        by_status.setdefault(status, []).append(dependent)
+    claimed = by_status.get(READY, [])
+    if become in claimed:
+        claimed.remove(become)
+        claimed.insert(0, become)
+    local, invoke = (claimed, []) if big else (claimed[:1], claimed[1:])
     return Fanout(
-        run_locally=tuple(ready[:1]), invoke=tuple(ready[1:]), withheld=withheld, write_now=write_now
+        run_locally=tuple(local + by_status.get(OURS, [])),
+        invoke=tuple(invoke),
+        reinvoke=tuple(by_status.get(DELEGATED, [])),
+        withheld=tuple(d for d, s in zip(dependents, statuses, strict=True) if s in (WITHHELD, WRITE_NOW)),
+        write_now=WRITE_NOW in by_status,
     )
 
 

@@ -1,8 +1,9 @@
-"""The local stand-in for Lambda's concurrency: a pool of warm worker processes.
+"""The local stand-in for Lambda's concurrency: an elastic pool of warm worker processes.
 
-The pool grows while invocations wait in the queue (as Lambda scales out), up to ``max_workers``,
-and redelivers the in-flight invocation of a worker that died, then replaces the worker (as Lambda
-retries a failed asynchronous invocation).
+Workers are forked from a warm template (``wukong.local.zygote``), so the pool grows within
+milliseconds while invocations wait in the queue (as Lambda scales out), up to ``max_workers``; extra
+workers exit after a while idle. The in-flight invocation of a worker that died is delivered again
+and the worker replaced (as Lambda retries a failed asynchronous invocation).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from ..errors import WukongError
 from ..storage import keys
 from .processes import spawn, stop
 
-SUPERVISE_INTERVAL_S = 0.05
+SUPERVISE_INTERVAL_S = 0.02
 WARM_UP_TIMEOUT_S = 120.0
+EXTRA_WORKER_IDLE_EXIT_S = 30.0
 # One BLAS thread per worker: the pool, not BLAS, provides the parallelism (as one Lambda per task).
 SINGLE_THREADED = {
     "OMP_NUM_THREADS": "1",
@@ -31,52 +33,78 @@ SINGLE_THREADED = {
 }
 
 
-def default_pool_size(config: WukongConfig) -> tuple[int, int]:
+def pool_size(config: WukongConfig) -> tuple[int, int]:
+    """(base, max): two per core to start with; up to 32 (or 4x base) as invocations queue up."""
     base = config.local_workers or 2 * (os.cpu_count() or 1)
-    return base, max(base, config.max_local_workers or 4 * base)
+    return base, max(base, config.max_local_workers or max(32, 4 * base))
 
 
 class WorkerPool:
     def __init__(self, config: WukongConfig, redis_client):
-        self.size, self.max_size = default_pool_size(config)
+        self.size, self.max_size = pool_size(config)
         self.queue = config.local_queue
         self.redis = redis_client
-        self.env = {
+        self.workers: dict[str, int] = {}  # worker id -> pid, while alive
+        self.exited: list[tuple[str, int]] = []  # (worker id, exit code) reported by the zygote
+        self.lock = threading.Lock()
+        self.ids = itertools.count()
+        self.redelivered = 0
+        self.closing = threading.Event()
+        env = {
             **os.environ,
             **SINGLE_THREADED,
             **config_to_env(config),
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
         }
-        self.workers: dict[str, subprocess.Popen] = {}
-        self.ids = itertools.count()
-        self.redelivered = 0
-        self.closing = threading.Event()
+        self.zygote = spawn(
+            [sys.executable, "-m", "wukong.local.zygote"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        if self.zygote.stdout.readline().strip() != "ready":
+            stop(self.zygote)
+            raise WukongError("the local worker template did not start; its error is printed above")
+        self.reader = threading.Thread(target=self.read_reports, name="wukong-pool-reports", daemon=True)
+        self.reader.start()
         for _ in range(self.size):
-            self.spawn()
+            self.spawn(extra=False)
         self.wait_until_warm()
         self.thread = threading.Thread(target=self.supervise, name="wukong-pool", daemon=True)
         self.thread.start()
 
-    def spawn(self) -> None:
+    def spawn(self, extra: bool) -> None:
         worker_id = f"w{next(self.ids)}-{os.getpid()}"
-        self.workers[worker_id] = spawn(
-            [sys.executable, "-m", "wukong.local.worker"],
-            env={**self.env, "WUKONG_WORKER_ID": worker_id},
-            stdin=subprocess.DEVNULL,
-        )
+        with self.lock:
+            self.workers[worker_id] = 0  # pid arrives with the zygote's report
+        idle_exit = EXTRA_WORKER_IDLE_EXIT_S if extra else 0
+        self.zygote.stdin.write(f"spawn {worker_id} {idle_exit}\n")
+        self.zygote.stdin.flush()
+
+    def read_reports(self) -> None:
+        for line in self.zygote.stdout:
+            words = line.split()
+            with self.lock:
+                if words[0] == "spawned" and words[1] in self.workers:
+                    self.workers[words[1]] = int(words[2])
+                elif words[0] == "exit":
+                    self.workers.pop(words[1], None)
+                    self.exited.append((words[1], int(words[2])))
 
     def wait_until_warm(self) -> None:
-        """Return once every worker has imported its libraries, so the first job runs warm."""
+        """Return once every worker pops invocations, so the first job runs warm."""
         deadline = time.monotonic() + WARM_UP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.redis.scard(keys.ready_workers(self.queue)) >= len(self.workers):
                 return
-            dead = [p.returncode for p in self.workers.values() if p.poll() is not None]
-            if dead:
+            if self.exited:
                 raise WukongError(
-                    f"a local worker exited during start-up (exit code {dead[0]}); its error is printed above"
+                    f"a local worker exited during start-up (exit code {self.exited[0][1]}); "
+                    "its error is printed above"
                 )
-            time.sleep(0.02)
+            time.sleep(0.01)
         raise WukongError(f"the local workers did not start within {WARM_UP_TIMEOUT_S:g} s")
 
     def supervise(self) -> None:
@@ -87,29 +115,37 @@ class WorkerPool:
                 backlog = self.redis.llen(self.queue)
                 if backlog and backlog_seen:
                     for _ in range(min(backlog, self.max_size - len(self.workers))):
-                        self.spawn()
+                        self.spawn(extra=True)
                 backlog_seen = backlog > 0
             except Exception as exc:  # the pool must outlive a transient Redis hiccup
                 if not self.closing.is_set():
                     print(f"wukong: worker pool supervisor: {exc}", file=sys.stderr)
 
     def replace_dead_workers(self) -> None:
-        for worker_id, process in list(self.workers.items()):
-            if process.poll() is None:
-                continue
-            del self.workers[worker_id]
+        with self.lock:
+            exited, self.exited = self.exited, []
+        for worker_id, code in exited:
+            self.redis.srem(keys.ready_workers(self.queue), worker_id)
             inflight = keys.inflight(self.queue, worker_id)
             while self.redis.lmove(inflight, self.queue, "RIGHT", "LEFT") is not None:
                 self.redelivered += 1
-            self.spawn()
+            if code != 0 or len(self.workers) < self.size:
+                self.spawn(extra=len(self.workers) >= self.size)
+
+    def pids(self) -> list[int]:
+        with self.lock:
+            return [pid for pid in self.workers.values() if pid]
 
     def close(self) -> None:
         self.closing.set()
-        if self.thread.is_alive():
+        if getattr(self, "thread", None) is not None and self.thread.is_alive():
             self.thread.join()
-        for process in self.workers.values():
-            process.terminate()
-        for process in self.workers.values():
-            stop(process)
+        try:
+            self.zygote.stdin.write("quit\n")
+            self.zygote.stdin.flush()
+            self.zygote.wait(10)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        stop(self.zygote)
         self.workers.clear()
         self.redis.delete(keys.ready_workers(self.queue))

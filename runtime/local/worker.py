@@ -1,7 +1,7 @@
 """A warm local worker: pops invocations from the cluster's Redis list and calls the Lambda handler.
 
-Run as ``python -m wukong.local.worker`` by :class:`wukong.local.pool.WorkerPool`, with the cluster's
-settings in WUKONG_* variables, exactly as a Lambda function gets them. The invocation being run sits
+Forked by the pool's template process (``wukong.local.zygote``), with the cluster's settings in WUKONG_*
+variables, exactly as a Lambda function gets them. The invocation being run sits
 in the worker's in-flight list, so the pool redelivers it if the worker dies (as Lambda retries).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import traceback
 
 from ..executor.handler import environment, lambda_handler
@@ -17,7 +18,8 @@ from ..storage import keys
 POP_TIMEOUT_S = 1.0  # how often an idle worker checks that its parent is alive
 
 
-def main() -> None:
+def main(idle_exit_s: float = 0) -> None:
+    """Pop and run invocations until the parent goes away (or, for an extra worker, after idling)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the user's Ctrl-C is the client's to handle
     worker_id = os.environ["WUKONG_WORKER_ID"]
     parent = os.getppid()
@@ -29,15 +31,20 @@ def main() -> None:
 
     redis.sadd(keys.ready_workers(queue), worker_id)
 
+    idle_since = time.monotonic()
     while os.getppid() == parent:
         item = redis.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
         if item is None:
+            if idle_exit_s and time.monotonic() - idle_since > idle_exit_s:
+                redis.srem(keys.ready_workers(queue), worker_id)
+                return
             continue
         try:
             lambda_handler(item, None)
         except Exception:
             traceback.print_exc()
         redis.lrem(inflight, 1, item)
+        idle_since = time.monotonic()
 
 
 if __name__ == "__main__":

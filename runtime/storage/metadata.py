@@ -2,9 +2,11 @@
 
 Readiness is a set per task (which dependencies registered), never a bare counter, so a registration
 delivered twice counts once. The registration that completes the set also claims the task for its
-invocation (``owner``); a retried invocation carries the same owner and so keeps its claim, while any
-other invocation is told the task is taken. All of it happens in one Lua script: one round trip for
-every dependent of a finished task.
+invocation (``owner``). An owner runs what it claims itself, or hands it to a new invocation by
+*delegating* the claim (to ``I<task>``) before invoking it; a retried invocation carries the same owner,
+so it finds its own claims (and runs them again) and its delegations (and invokes them again, which the
+run lease makes harmless). That keeps a retry on the path of the delivery that died. All of it happens
+in one Lua script: one round trip for every dependent of a finished task.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from . import keys
 
 # What a registration says about one dependent.
 NOT_READY = 0  # registered; other dependencies are still missing
-READY = 1  # registered, the set is complete, and the caller's invocation owns the task
+READY = 1  # registered, the set is complete, and the caller's invocation just claimed the task
 TAKEN = 2  # the set is complete but another invocation owns the task
 WITHHELD = 3  # (withhold mode) not registered: it would not complete the set; marked as held
 WRITE_NOW = 4  # (withhold mode) not registered, and every missing dependency is held: this holder must write
+OURS = 5  # the set is complete and the caller's invocation claimed it before (a retry): run it here
+DELEGATED = 6  # the caller's invocation claimed it before and delegated it: invoke it again
 CANCELLED = -1
 
 REGISTER_SCRIPT = """
@@ -31,7 +35,8 @@ if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 local out = {}
-for i = 1, #ARGV - 5 do
+local n = (#ARGV - 5) / 2
+for i = 1, n do
   local reg, claim, held = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
   local need = tonumber(ARGV[5 + i])
   local member = redis.call('SISMEMBER', reg, task)
@@ -53,8 +58,14 @@ for i = 1, #ARGV - 5 do
       redis.call('EXPIRE', reg, ttl)
     end
     if after >= need then
-      if redis.call('SET', claim, owner, 'NX', 'EX', ttl) or redis.call('GET', claim) == owner then
+      local current = redis.call('GET', claim)
+      if not current then
+        redis.call('SET', claim, owner, 'EX', ttl)
         out[i] = 1
+      elseif current == owner then
+        out[i] = 5
+      elseif current == ARGV[5 + n + i] then
+        out[i] = 6
       else
         out[i] = 2
       end
@@ -150,24 +161,25 @@ class MetadataStore:
         self,
         job: str,
         task: int,
-        dependents: list[tuple[int, int]],
+        dependents: list[tuple[int, int, str]],
         owner: str,
         done: list[int],
         withhold: bool,
     ) -> list[int] | None:
-        """Register ``task`` as complete on each (dependent, dependency count); None if the job is cancelled.
+        """Register ``task`` on each (dependent, dependency count, delegate owner); None if cancelled.
 
         Withhold mode registers only where it completes the set, and marks the rest as held (delayed I/O).
         """
         script_keys = [keys.done(job), keys.cancelled(job)]
-        for dependent, _ in dependents:
+        for dependent, _, _ in dependents:
             script_keys += [
                 keys.registered(job, dependent),
                 keys.claim(job, dependent),
                 keys.held(job, dependent),
             ]
         args = [task, owner, self.ttl_s, "1" if withhold else "0", ",".join(map(str, done))]
-        args += [count for _, count in dependents]
+        args += [count for _, count, _ in dependents]
+        args += [delegate for _, _, delegate in dependents]
         statuses = self._register(keys=script_keys, args=args)
         if statuses and statuses[0] == CANCELLED:
             return None
@@ -176,6 +188,18 @@ class MetadataStore:
     def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> str:
         """Take or renew the run lease of invocation ``owner``: 'ok', 'held' (another delivery) or 'done'."""
         return self._lease(keys=[keys.lease(job, owner)], args=[delivery, ttl_ms]).decode()
+
+    def claims(self, job: str, tasks: list[int]) -> list[str | None]:
+        return [
+            None if v is None else v.decode() for v in self.redis.mget([keys.claim(job, t) for t in tasks])
+        ]
+
+    def delegate(self, job: str, delegates: list[tuple[int, str]]) -> None:
+        """Hand claimed tasks to the invocations about to be started for them (before invoking them)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task, delegate in delegates:
+            pipe.set(keys.claim(job, task), delegate, xx=True, ex=self.ttl_s)
+        pipe.execute()
 
     def put_result(self, job: str, task: int, data: bytes, done: list[int]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -1,0 +1,115 @@
+"""A warm template process that forks local workers in milliseconds, as Lambda starts containers.
+
+Started by the pool as ``python -m wukong.local.zygote`` with the cluster's WUKONG_* settings, it
+imports the executor's libraries once, then obeys lines on stdin and reports on stdout:
+
+    stdin:  "spawn <worker-id> <idle-exit-seconds>"   "quit"
+    stdout: "ready"   "spawned <worker-id> <pid>"   "exit <worker-id> <code>"
+
+Forked workers share the template's imported modules, so a new worker is ready at once; the pool can
+grow with queued invocations without paying Python's start-up each time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+
+from .processes import die_with_parent
+
+REAP_INTERVAL_S = 0.05
+
+
+def preload() -> None:
+    import dask.array  # noqa: F401
+    import numpy  # noqa: F401
+
+    from ..executor import handler  # noqa: F401
+    from . import worker  # noqa: F401
+
+
+def fork_worker(worker_id: str, idle_exit_s: float) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    # The child: stdout is the zygote's report pipe, so route prints to stderr; stdin is not ours.
+    try:
+        die_with_parent()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.dup2(2, 1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.environ["WUKONG_WORKER_ID"] = worker_id
+        from . import worker
+
+        worker.main(idle_exit_s=idle_exit_s)
+        code = 0
+    except BaseException:  # noqa: BLE001 - a forked child must never return into the zygote's loop
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    os._exit(code)
+
+
+def report(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def reap(children: dict[int, str]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        worker_id = children.pop(pid, None)
+        if worker_id is not None:
+            report(f"exit {worker_id} {os.waitstatus_to_exitcode(status)}")
+
+
+def stop_children(children: dict[int, str]) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):  # it exited already
+            os.kill(pid, signal.SIGTERM)
+    for pid in list(children):
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            os.waitpid(pid, 0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    children: dict[int, str] = {}
+    signal.signal(signal.SIGTERM, lambda *_: (stop_children(children), os._exit(0)))
+    preload()
+    report("ready")
+    buffer = b""
+    while True:
+        readable, _, _ = select.select([0], [], [], REAP_INTERVAL_S)
+        reap(children)
+        if not readable:
+            continue
+        data = os.read(0, 4096)
+        if not data:  # the pool went away
+            break
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            words = line.decode().split()
+            if words and words[0] == "spawn":
+                pid = fork_worker(words[1], float(words[2]))
+                children[pid] = words[1]
+                report(f"spawned {words[1]} {pid}")
+            elif words and words[0] == "quit":
+                stop_children(children)
+                return
+    stop_children(children)
+
+
+if __name__ == "__main__":
+    main()
