@@ -8,6 +8,7 @@ writes everything as JSON (default ``benchmarks/results/<size>-<time>.json``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -28,6 +29,13 @@ def parse_args(argv):
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these cases")
     parser.add_argument("--systems", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--json", type=Path, help="where to write the results")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a LocalCluster setting for Wukong in every case (e.g. max_local_workers=4)",
+    )
     parser.add_argument(
         "--timeline",
         type=Path,
@@ -54,6 +62,9 @@ def main(argv=None) -> int:
             )
             return 2
         selected = [c for c in selected if c.name in args.only]
+    if args.set:
+        overrides = dict(item.split("=", 1) for item in args.set)
+        selected = [dataclasses.replace(c, wukong={**c.wukong, **overrides}) for c in selected]
     began = time.time()
     print("measuring the machine (BLAS limit) ...", flush=True)
     machine = describe_machine()
