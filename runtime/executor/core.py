@@ -294,8 +294,10 @@ class Invocation:
         if wait:
             next_check = min(backoff.next_check for _, backoff in self.delayed.values())
             if next_check > now:
-                time.sleep(next_check - now)
+                woken = self.mds.wait_for_wake(self.job, list(self.delayed), next_check - now)
                 now = self.clock()
+                if woken in self.delayed:
+                    self.delayed[woken][1].next_check = now  # a registration changed its dependents
         for task in list(self.delayed):
             pending, backoff = self.delayed[task]
             if backoff.expired(now):

@@ -189,7 +189,7 @@ def render_svg(report, plan: Layout) -> str:
     row_h = max(MIN_ROW_HEIGHT_PX, min(MAX_ROW_HEIGHT_PX, MAX_PLOT_HEIGHT_PX // rows))
     plot_w = SVG_WIDTH_PX - LABEL_WIDTH_PX - 20
     top, plot_h = 10, rows * row_h
-    legend_y = top + plot_h + 40
+    legend_y = top + plot_h + 54
     height = legend_y + 18 * ((len(plan.groups) + 3) // 4) + 10
     span = plan.span_s or 1e-3
     x = lambda t: LABEL_WIDTH_PX + plot_w * t / span  # noqa: E731

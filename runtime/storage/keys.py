@@ -69,6 +69,15 @@ def error(job: str) -> str:
     return f"wk:{job}:error"
 
 
+def wake_prefix(job: str) -> str:
+    return f"wk:{job}:wake:"
+
+
+def wake(job: str, task: int) -> str:
+    """A list the registration script pushes to when a dependent that ``task`` holds back gains an input."""
+    return f"{wake_prefix(job)}{task}"
+
+
 def lease(job: str, owner: str) -> str:
     """Which delivery of invocation ``owner`` is running it ("done" once one finished) (MDS)."""
     return f"wk:{job}:lease:{owner}"

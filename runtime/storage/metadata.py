@@ -35,10 +35,10 @@ if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 local out = {}
-local n = (#ARGV - 5) / 2
+local n = (#ARGV - 6) / 2
 for i = 1, n do
   local reg, claim, held = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
-  local need = tonumber(ARGV[5 + i])
+  local need = tonumber(ARGV[6 + i])
   local member = redis.call('SISMEMBER', reg, task)
   local after = redis.call('SCARD', reg) + 1 - member
   if withhold and after < need then
@@ -56,6 +56,15 @@ for i = 1, n do
     if member == 0 then
       redis.call('SADD', reg, task)
       redis.call('EXPIRE', reg, ttl)
+      -- wake the executors holding other inputs of this dependent back (delayed I/O)
+      if redis.call('SCARD', held) > 0 then
+        for _, h in ipairs(redis.call('SMEMBERS', held)) do
+          if h ~= task and redis.call('SISMEMBER', reg, h) == 0 then
+            redis.call('RPUSH', ARGV[6] .. h, '1')
+            redis.call('EXPIRE', ARGV[6] .. h, ttl)
+          end
+        end
+      end
     end
     if after >= need then
       local current = redis.call('GET', claim)
@@ -64,7 +73,7 @@ for i = 1, n do
         out[i] = 1
       elseif current == owner then
         out[i] = 5
-      elseif current == ARGV[5 + n + i] then
+      elseif current == ARGV[6 + n + i] then
         out[i] = 6
       else
         out[i] = 2
@@ -177,7 +186,14 @@ class MetadataStore:
                 keys.claim(job, dependent),
                 keys.held(job, dependent),
             ]
-        args = [task, owner, self.ttl_s, "1" if withhold else "0", ",".join(map(str, done))]
+        args = [
+            task,
+            owner,
+            self.ttl_s,
+            "1" if withhold else "0",
+            ",".join(map(str, done)),
+            keys.wake_prefix(job),
+        ]
         args += [count for _, count, _ in dependents]
         args += [delegate for _, _, delegate in dependents]
         statuses = self._register(keys=script_keys, args=args)
@@ -188,6 +204,11 @@ class MetadataStore:
     def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> str:
         """Take or renew the run lease of invocation ``owner``: 'ok', 'held' (another delivery) or 'done'."""
         return self._lease(keys=[keys.lease(job, owner)], args=[delivery, ttl_ms]).decode()
+
+    def wait_for_wake(self, job: str, held: list[int], timeout_s: float) -> int | None:
+        """Block until a registration wakes one of the ``held`` tasks' executors, or the timeout."""
+        reply = self.redis.blpop([keys.wake(job, t) for t in held], timeout=timeout_s)
+        return None if reply is None else int(reply[0].decode().rsplit(":", 1)[1])
 
     def claims(self, job: str, tasks: list[int]) -> list[str | None]:
         return [
