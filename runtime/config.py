@@ -80,7 +80,9 @@ class WukongConfig:
 
     # --- locality ---
     task_clustering: bool = True  # also switches delayed I/O
-    big_task_threshold: int = 200 * 1024 * 1024  # serialized bytes
+    # Serialized bytes above which an output stays with its executor (clustering, delayed I/O): moving
+    # 32 MiB through Redis costs about as much as a small task, and the seed SVD's 80 MB chunks exceed it.
+    big_task_threshold: int = 32 * 1024 * 1024
     chunk_large_tasks: bool = False  # split values over max_value_bytes across several keys
     max_value_bytes: int = REDIS_MAX_VALUE_BYTES
     delayed_io_max_wait_s: float = 10.0
