@@ -96,7 +96,10 @@ class WukongConfig:
     # --- jobs ---
     job_timeout_s: float = 600.0
     key_ttl_s: int = 3600
-    redis_timeout_s: float = 10.0
+    # How long one Redis command may take: generous, because an 80 MB value on a busy server is slow and a
+    # slow command is not a dead server (leases and the job deadline catch those).
+    redis_timeout_s: float = 120.0
+    redis_connect_timeout_s: float = 5.0
     progress: str = "auto"  # "auto" (on when stderr is a terminal), "on", "off"
 
     # --- cost model (list prices, us-east-1) ---
@@ -146,6 +149,7 @@ def validate(config: WukongConfig) -> None:
         "key_ttl_s",
         "num_kvs_nodes",
         "redis_timeout_s",
+        "redis_connect_timeout_s",
     )
     for name in positive:
         if getattr(config, name) <= 0:

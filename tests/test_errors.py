@@ -75,12 +75,12 @@ def test_missing_redis_server_says_what_to_install():
 
 def test_unreachable_redis_names_the_address():
     with pytest.raises(RedisUnreachableError, match=r"metadata store Redis at 127\.0\.0\.1:1\b"):
-        LocalCluster(host="127.0.0.1:1", redis_timeout_s=1)
+        LocalCluster(host="127.0.0.1:1", redis_connect_timeout_s=1)
 
 
 def test_wrong_redis_password_is_reported(cluster):
     with pytest.raises(RedisUnreachableError, match="authentication failed"):
-        LocalCluster(host=cluster.config.host, mds_password="wrong", redis_timeout_s=1)
+        LocalCluster(host=cluster.config.host, mds_password="wrong", redis_connect_timeout_s=1)
 
 
 def test_bad_config_key_and_value_are_named(monkeypatch):
@@ -149,3 +149,13 @@ def test_chunk_large_tasks_splits_big_outputs():
         total = delayed(np.dot)(big, delayed(np.ones)(5_000))
         assert total.compute(scheduler=client.get) == sum(range(5_000))
         assert client.last_report.kvs_bytes_written > 40_000
+
+
+def test_a_final_over_the_value_limit_still_reaches_the_client(small_values_cluster):
+    """Finals go to the MDS in parts when they exceed one Redis value (dask's finalize task concatenates
+    every chunk of an array into one value, e.g. a 1.6 GB ``u`` of the seed SVD)."""
+    import numpy as np
+
+    client = Client(small_values_cluster)
+    result = delayed(np.arange)(20_000).compute(scheduler=client.get)  # 160 kB, 17 parts of 10 kB
+    assert np.array_equal(result, np.arange(20_000))

@@ -27,11 +27,11 @@ class Stores:
 def connect(config: WukongConfig) -> Stores:
     password = config.mds_password or secret_value(config.redis_password_secret_arn, "password", config)
     host, port = config.mds_address
-    mds_client = redis_client(host, port, password, config.redis_timeout_s)
+    mds_client = redis_client(host, port, password, config)
     check_reachable(mds_client, "metadata store", f"{host}:{port}")
     kvs_nodes = {}
     for kvs_host, kvs_port in kvs_endpoints(config):
-        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config.redis_timeout_s)
+        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config)
         check_reachable(client, "KV store", f"{kvs_host}:{kvs_port}")
         kvs_nodes[f"{kvs_host}:{kvs_port}"] = client
     if not kvs_nodes:
@@ -42,16 +42,16 @@ def connect(config: WukongConfig) -> Stores:
         max_value_bytes=config.max_value_bytes,
         chunk_large_tasks=config.chunk_large_tasks,
     )
-    return Stores(MetadataStore(mds_client, config.key_ttl_s), kvs)
+    return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes), kvs)
 
 
-def redis_client(host: str, port: int, password: str, timeout_s: float) -> redis.Redis:
+def redis_client(host: str, port: int, password: str, config: WukongConfig) -> redis.Redis:
     return redis.Redis(
         host=host,
         port=port,
         password=password or None,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
+        socket_timeout=config.redis_timeout_s,
+        socket_connect_timeout=config.redis_connect_timeout_s,
         socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],

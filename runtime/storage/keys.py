@@ -64,6 +64,10 @@ def result(job: str, task: int) -> str:
     return f"wk:{job}:result:{task}"
 
 
+def result_chunk(job: str, task: int, part: int) -> str:
+    return f"wk:{job}:result:{task}:{part}"
+
+
 def error(job: str) -> str:
     """The job's first task error (MDS), set once."""
     return f"wk:{job}:error"

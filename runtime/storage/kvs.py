@@ -2,7 +2,7 @@
 
 ``uhashring`` places each key on a node, so adding a node moves few keys. Values over Redis' value
 limit are split into parts when ``chunk_large_tasks`` is on (the seed's meaning of that flag), and
-refused with a clear message otherwise.
+refused with a clear message otherwise (``storage.chunks``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from collections import defaultdict
 from uhashring import HashRing
 
 from ..errors import PayloadTooLargeError
-from . import keys
+from . import chunks, keys
 from .metadata import delete_matching
-
-CHUNKED_MARKER = b"WKCHUNKS:"
 
 
 class KVStore:
@@ -38,21 +36,16 @@ class KVStore:
         return self.ring.get_node(key)
 
     def put_output(self, job: str, task: int, data: bytes, key_name=None) -> None:
-        key = keys.output(job, task)
-        if len(data) <= self.max_value_bytes:
-            self._set(key, data)
-            return
-        if not self.chunk_large_tasks:
+        head, parts = chunks.split(data, self.max_value_bytes)
+        if parts and not self.chunk_large_tasks:
             raise PayloadTooLargeError(
                 f"the output of task {key_name if key_name is not None else task!r} is {len(data)} bytes, over "
                 f"the KV store's {self.max_value_bytes}-byte value limit. Pass chunk_large_tasks=True to split "
                 "large outputs across several keys, or use smaller chunks in your dask collection."
             )
-        parts = range(0, len(data), self.max_value_bytes)
-        view = memoryview(data)
-        for number, start in enumerate(parts):
-            self._set(keys.output_chunk(job, task, number), view[start : start + self.max_value_bytes])
-        self._set(key, CHUNKED_MARKER + str(len(parts)).encode())
+        for number, part in enumerate(parts):
+            self._set(keys.output_chunk(job, task, number), part)
+        self._set(keys.output(job, task), head)
 
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes]:
         """Fetch several outputs, one MGET per node; the missing ones are left out."""
@@ -61,8 +54,8 @@ class KVStore:
         for task, value in zip(tasks, values, strict=True):
             if value is None:
                 continue
-            if value.startswith(CHUNKED_MARKER):
-                count = int(value[len(CHUNKED_MARKER) :])
+            count = chunks.part_count(value)
+            if count is not None:
                 value = b"".join(self._get_many([keys.output_chunk(job, task, n) for n in range(count)]))
             found[task] = value
         return found

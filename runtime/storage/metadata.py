@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import time
 
-from . import keys
+from ..config import REDIS_MAX_VALUE_BYTES
+from . import chunks, keys
 
 # What a registration says about one dependent.
 NOT_READY = 0  # registered; other dependencies are still missing
@@ -106,9 +107,10 @@ LEASE_DONE = "done"
 class MetadataStore:
     """Job bookkeeping on the MDS Redis. ``bytes_written`` counts what this process wrote."""
 
-    def __init__(self, client, ttl_s: int):
+    def __init__(self, client, ttl_s: int, max_value_bytes: int = REDIS_MAX_VALUE_BYTES):
         self.redis = client
         self.ttl_s = ttl_s
+        self.max_value_bytes = max_value_bytes
         self._register = client.register_script(REGISTER_SCRIPT)
         self._lease = client.register_script(LEASE_SCRIPT)
         self.bytes_written = 0
@@ -124,6 +126,12 @@ class MetadataStore:
 
     def results(self, job: str, tasks: list[int]) -> list[bytes | None]:
         values = self.redis.mget([keys.result(job, t) for t in tasks]) if tasks else []
+        for index, (task, value) in enumerate(zip(tasks, values, strict=True)):
+            count = None if value is None else chunks.part_count(value)
+            if count is not None:
+                values[index] = b"".join(
+                    self.redis.get(keys.result_chunk(job, task, n)) for n in range(count)
+                )
         self.bytes_read += sum(len(v) for v in values if v)
         return values
 
@@ -223,8 +231,13 @@ class MetadataStore:
         pipe.execute()
 
     def put_result(self, job: str, task: int, data: bytes, done: list[int]) -> None:
+        """Store a final (in parts when it is over the value limit: finals must reach the client) and
+        announce it."""
+        head, parts = chunks.split(data, self.max_value_bytes)
+        for number, part in enumerate(parts):
+            self.redis.set(keys.result_chunk(job, task, number), part, ex=self.ttl_s)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.result(job, task), data, ex=self.ttl_s)
+        pipe.set(keys.result(job, task), head, ex=self.ttl_s)
         self._mark_done(pipe, job, done)
         pipe.publish(keys.events(job), json.dumps({"final": task}))
         pipe.execute()

@@ -1,0 +1,24 @@
+"""Values larger than one Redis value may hold (512 MB by default) travel as several parts.
+
+The value's own key then holds a marker with the number of parts; the parts have keys of their own.
+"""
+
+from __future__ import annotations
+
+MARKER = b"WKCHUNKS:"
+
+
+def split(data: bytes, limit: int) -> tuple[bytes, list[memoryview]]:
+    """(what the value's key holds, the parts); no parts when the value fits."""
+    if len(data) <= limit:
+        return data, []
+    view = memoryview(data)
+    parts = [view[start : start + limit] for start in range(0, len(data), limit)]
+    return MARKER + str(len(parts)).encode(), parts
+
+
+def part_count(head: bytes) -> int | None:
+    """How many parts the value has, or None when ``head`` is the value itself."""
+    if head.startswith(MARKER):
+        return int(head[len(MARKER) :])
+    return None
