@@ -218,3 +218,28 @@ def test_schedule_goes_to_mds_when_payload_would_be_too_big():
 def test_bad_key_is_a_key_error():
     with pytest.raises(KeyError):
         build_dag({"a": 1}, ["nope"])
+
+
+def test_dask_collection_finalizers_run_in_the_client():
+    """An array's ``finalize`` (concatenate every chunk) is run by the client, on finals."""
+    import dask.array as da
+    from dask import delayed
+
+    from wukong.scheduler.dag import as_task_graph, client_finalizers
+
+    seen = {}
+
+    def capture(dsk, keys, **kwargs):
+        graph = as_task_graph(dsk)
+        seen["finalizers"] = client_finalizers(graph, list(keys))
+        seen["keys"] = list(keys)
+        return dask.get(dsk, keys)
+
+    import dask
+
+    x = da.ones((40, 10), chunks=(10, 10))
+    assert (x + 1).compute(scheduler=capture).sum() == 800
+    assert list(seen["finalizers"]) == seen["keys"]
+    assert len(next(iter(seen["finalizers"].values())).dependencies) == 4
+    delayed(f)(1, 2).compute(scheduler=capture)
+    assert seen["finalizers"] == {}

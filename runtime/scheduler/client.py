@@ -9,7 +9,7 @@ from __future__ import annotations
 import dask
 
 from ..config import with_job_settings
-from .dag import build_dag, flat_keys, repack
+from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
 from .job import run_job
 from .progress import progress_hooks
 
@@ -35,7 +35,12 @@ class Client:
 
     def get(self, dsk, keys, **kwargs):
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
-        dag = build_dag(dsk, keys)
+        graph = as_task_graph(dsk)
+        requested = flat_keys(keys)
+        finalizers = client_finalizers(graph, requested)
+        executor_keys = [k for k in requested if k not in finalizers]
+        executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]
+        dag = build_dag(graph, list(dict.fromkeys(executor_keys)))
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             values, report = run_job(
                 dag,
@@ -47,8 +52,8 @@ class Client:
             )
         self.last_report = report
         by_key = {dag.keys[task]: value for task, value in values.items()}
-        missing = [k for k in flat_keys(keys) if k not in by_key]
-        assert not missing, missing
+        for key, node in finalizers.items():
+            by_key[key] = node({d: by_key[d] for d in node.dependencies})
         return repack(keys, by_key)
 
     def compute(self, *collections, **kwargs):

@@ -48,6 +48,27 @@ def as_task_graph(dsk) -> dict[Hashable, GraphNode]:
     return convert_legacy_graph(dict(dsk))
 
 
+def client_finalizers(
+    graph: Mapping[Hashable, GraphNode], requested: list[Hashable]
+) -> dict[Hashable, GraphNode]:
+    """Requested tasks that are a dask collection's ``finalize`` over several chunks.
+
+    dask.compute ends an array (bag, dataframe) with one task that concatenates every chunk into one
+    value. Run in an executor, it pulls every chunk through the KV store into one place only to send
+    the whole to the client; run in the client, the chunks come to it as finals directly."""
+    found = {}
+    for key in dict.fromkeys(requested):
+        node = graph[key]
+        func = getattr(node, "func", None)
+        if (
+            getattr(func, "__name__", "") == "finalize"
+            and getattr(func, "__module__", "").startswith("dask.")
+            and len(node.dependencies) > 1
+        ):
+            found[key] = node
+    return found
+
+
 def flat_keys(keys) -> list[Hashable]:
     """The requested keys, flattened out of dask's nested lists, in order (repeats kept)."""
     return list(flatten(keys)) if isinstance(keys, list) else [keys]
