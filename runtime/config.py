@@ -85,7 +85,9 @@ class WukongConfig:
     big_task_threshold: int = 32 * 1024 * 1024
     chunk_large_tasks: bool = False  # split values over max_value_bytes across several keys
     max_value_bytes: int = REDIS_MAX_VALUE_BYTES
-    delayed_io_max_wait_s: float = 10.0
+    # How long an executor holds a big output for dependents that are not ready yet; registrations wake it,
+    # so waiting costs an idle worker, not polling. Long enough for a tree of QRs to come back.
+    delayed_io_max_wait_s: float = 60.0
 
     # --- local mode ---
     local_workers: int = 0  # 0 = two per core
