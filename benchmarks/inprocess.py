@@ -66,6 +66,20 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
         return original(self, command, check_health)
 
     redis.connection.AbstractConnection.send_packed_command = counting
+    commands = collections.Counter()
+    packers = [getattr(redis.connection, n) for n in ("PythonRespSerializer", "HiredisRespSerializer")]
+    packers = [c for c in packers if c is not None and "pack" in vars(c)]
+    packs = {c: c.pack for c in packers}
+
+    def counting_pack(original_pack):
+        def pack(self, *args):
+            commands[threading.current_thread().name] += 1
+            return original_pack(self, *args)
+
+        return pack
+
+    for c in packers:
+        c.pack = counting_pack(packs[c])
     outcome: dict = {}
 
     def run_client():
@@ -94,6 +108,8 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
         thread.join()
     finally:
         redis.connection.AbstractConnection.send_packed_command = original
+        for c, pack in packs.items():
+            c.pack = pack
         handler._ENVIRONMENT = None
     if "error" in outcome:
         raise outcome["error"]
@@ -104,6 +120,7 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
         "executor_cpu_s": cpu,
         "wall_s": wall,
         "round_trips": dict(round_trips),
+        "commands": dict(commands),
         "profile": profiler,
     }
 
@@ -139,9 +156,11 @@ def main(argv=None) -> int:
         f"executor CPU {plain['executor_cpu_s']:.3f} s = {1e6 * plain['executor_cpu_s'] / max(n, 1):.0f} us per "
         f"invocation, {1e6 * plain['executor_cpu_s'] / max(report.tasks, 1):.0f} us per task"
     )
+    executor_commands = plain["commands"].get("MainThread", 0)
     print(
         f"Redis round trips: executors {executor_trips} ({executor_trips / max(n, 1):.1f} per invocation, "
-        f"{executor_trips / max(report.tasks, 1):.1f} per task); client {trips.get('client', 0)}"
+        f"{executor_trips / max(report.tasks, 1):.1f} per task); client {trips.get('client', 0)}. "
+        f"Commands: {executor_commands / max(n, 1):.1f} per invocation"
     )
     if measured is None:
         return 0
