@@ -20,6 +20,7 @@ assert client.get({"x": 1, "y": (lambda v: v + 1, "x")}, "y") == 2
 pids = [s.process.pid for s in cluster.servers] + cluster.pool.pids()
 pids += [cluster.proxy.process.pid, cluster.pool.zygote.pid]
 print(" ".join(map(str, pids)), flush=True)
+sys.stdin.readline()  # the test checks everything is up, then lets the script end
 how = sys.argv[1]
 if how == "exception":
     raise RuntimeError("the user's script failed")
@@ -47,6 +48,7 @@ def wait_gone(pids, timeout_s=10.0):
 def test_no_process_outlives_the_script(how):
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, {"ctrl-c": "wait"}.get(how, how)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,6 +57,8 @@ def test_no_process_outlives_the_script(how):
     pids = [int(p) for p in process.stdout.readline().split()]
     assert len(pids) == 5, process.stderr.read()
     assert all(alive(p) for p in pids)
+    process.stdin.write("go\n")
+    process.stdin.flush()
     if how == "ctrl-c":
         process.send_signal(signal.SIGINT)
     elif how == "kill":

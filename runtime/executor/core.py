@@ -238,9 +238,15 @@ class Invocation:
         big = self.settings.task_clustering and self.size_of(task) > self.settings.big_task_threshold
         if big:
             self.adopt_held_siblings(info)
-        if decisions.writes_before_registering(counts, big):
-            self.write(task)
-        statuses = self.register(task, list(info.dependents), withhold=big)
+        before = None
+        if decisions.writes_before_registering(counts, big) and task not in self.written:
+            before = self.kvs.pipelined_put(self.job, task, self.encode(task), self.mds.redis)
+            if before is None:
+                self.write(task)
+            else:
+                self.written.add(task)
+                self.counters["kvs_writes"] += 1
+        statuses = self.register(task, list(info.dependents), withhold=big, before=before)
         self.act(info, decisions.plan_fanout(list(info.dependents), statuses, become=info.become, big=big))
 
     def act(self, info, plan: decisions.Fanout) -> None:
@@ -278,10 +284,12 @@ class Invocation:
                 if not pending:
                     del self.delayed[other]
 
-    def register(self, task: int, dependents: list[int], withhold: bool) -> list[int]:
+    def register(self, task: int, dependents: list[int], withhold: bool, before=None) -> list[int]:
         pairs = [(d, len(self.tasks[d].dependencies), wire.invoked_owner(d)) for d in dependents]
         fault_point("before_register", self, task)
-        statuses = self.mds.register(self.job, task, pairs, self.owner, self.take_done(), withhold)
+        statuses = self.mds.register(
+            self.job, task, pairs, self.owner, self.take_done(), withhold, before=before
+        )
         if statuses is None:
             raise Stop()
         return statuses

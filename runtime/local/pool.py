@@ -33,6 +33,43 @@ SINGLE_THREADED = {
 }
 
 
+CPU_WINDOW_S = 0.1
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class PoolCpu:
+    """Do the workers wait (sleep, I/O) rather than compute? Over the last CPU_WINDOW_S, their CPU use
+    (from /proc/<pid>/stat) below half of the cores they could use means more workers would run more.
+    Where /proc is missing, always yes (grow on backlog alone, as before)."""
+
+    def __init__(self):
+        self.cores = os.cpu_count() or 1
+        self.since, self.cpu_s, self.answer, self.backlog_all_along = time.monotonic(), None, False, False
+
+    def workers_wait(self, pids: list[int], backlog: bool) -> bool:
+        """True when, over the last full window, invocations queued all along and the workers still
+        used under half of the cores they could: they wait, so more of them would run more."""
+        now = time.monotonic()
+        self.backlog_all_along = self.backlog_all_along and backlog
+        if now - self.since < CPU_WINDOW_S:
+            return self.answer
+        cpu_s = sum(self.read(pid) for pid in pids)
+        if self.cpu_s is not None and pids:
+            busy_cores = (cpu_s - self.cpu_s) / (now - self.since)
+            self.answer = self.backlog_all_along and busy_cores < 0.5 * min(len(pids), self.cores)
+        self.since, self.cpu_s, self.backlog_all_along = now, cpu_s, backlog
+        return self.answer
+
+    @staticmethod
+    def read(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+
 def pool_size(config: WukongConfig) -> tuple[int, int]:
     """(base, max): two per core to start with; up to 32 (or 4x base) as invocations queue up."""
     base = config.local_workers or 2 * (os.cpu_count() or 1)
@@ -109,11 +146,13 @@ class WorkerPool:
 
     def supervise(self) -> None:
         backlog_seen = False
+        meter = PoolCpu()
         while not self.closing.wait(SUPERVISE_INTERVAL_S):
             try:
                 self.replace_dead_workers()
                 backlog = self.redis.llen(self.queue)
-                if backlog and backlog_seen:
+                waiting = meter.workers_wait(self.pids(), backlog > 0)
+                if backlog and backlog_seen and waiting:
                     for _ in range(min(backlog, self.max_size - len(self.workers))):
                         self.spawn(extra=True)
                 backlog_seen = backlog > 0

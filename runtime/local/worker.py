@@ -32,8 +32,16 @@ def main(idle_exit_s: float = 0) -> None:
     redis.sadd(keys.ready_workers(queue), worker_id)
 
     idle_since = time.monotonic()
+    finished = None
     while os.getppid() == parent:
-        item = redis.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
+        if finished is None:
+            item = redis.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
+        else:  # acknowledge the last invocation and pop the next in one round trip
+            pipe = redis.pipeline(transaction=False)
+            pipe.lrem(inflight, 1, finished)
+            pipe.blmove(queue, inflight, POP_TIMEOUT_S, "LEFT", "RIGHT")
+            item = pipe.execute()[-1]
+            finished = None
         if item is None:
             if idle_exit_s and time.monotonic() - idle_since > idle_exit_s:
                 redis.srem(keys.ready_workers(queue), worker_id)
@@ -43,7 +51,7 @@ def main(idle_exit_s: float = 0) -> None:
             lambda_handler(item, None)
         except Exception:
             traceback.print_exc()
-        redis.lrem(inflight, 1, item)
+        finished = item
         idle_since = time.monotonic()
 
 

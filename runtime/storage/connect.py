@@ -45,8 +45,19 @@ def connect(config: WukongConfig) -> Stores:
     return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes), kvs)
 
 
+class PythonPackerConnection(redis.Connection):
+    """hiredis (when installed) parses replies, 3x faster for big values, but redis-py packs commands:
+    hiredis' packer copies big values slowly (SET of 8 MB: 7 ms with redis-py's packer, 21 ms with it)."""
+
+    def _construct_command_packer(self, packer):
+        from redis.connection import PythonRespSerializer
+
+        return PythonRespSerializer(self._buffer_cutoff, self.encoder.encode)
+
+
 def redis_client(host: str, port: int, password: str, config: WukongConfig) -> redis.Redis:
-    return redis.Redis(
+    pool = redis.ConnectionPool(
+        connection_class=PythonPackerConnection,
         host=host,
         port=port,
         password=password or None,
@@ -56,6 +67,7 @@ def redis_client(host: str, port: int, password: str, config: WukongConfig) -> r
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def check_reachable(client: redis.Redis, role: str, address: str) -> None:

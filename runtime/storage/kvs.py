@@ -47,6 +47,20 @@ class KVStore:
             self._set(keys.output_chunk(job, task, number), part)
         self._set(keys.output(job, task), head)
 
+    def pipelined_put(self, job: str, task: int, data: bytes, connection):
+        """A function queueing the output's SET on ``connection``'s pipeline, when the output lives on that
+        connection's node and fits one value; else None."""
+        key = keys.output(job, task)
+        node = self.node_of(key)
+        if self.nodes[node] is not connection or len(data) > self.max_value_bytes:
+            return None
+
+        def queue(pipe):
+            pipe.set(key, data, ex=self.ttl_s)
+            self.bytes_written[node] += len(data)
+
+        return queue
+
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes]:
         """Fetch several outputs, one MGET per node; the missing ones are left out."""
         values = self._get_many([keys.output(job, t) for t in tasks])
