@@ -81,16 +81,23 @@ def run_job(
         "mds_bytes_read": mds.bytes_read - mds_read_before,
     }
     report = build_report(
-        job, time.perf_counter() - started, len(payloads), counters, timings, client_bytes, kvs_keys
+        job,
+        time.perf_counter() - started,
+        len(payloads),
+        counters,
+        timings,
+        client_bytes,
+        kvs_keys,
+        config=config,
     )
     return values, report
 
 
 def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
-    payload = wire.invocation(job, wire.leaf_owner(leaf), leaf, path, settings)
-    if len(schedule) * 4 // 3 + 1024 <= max_payload_bytes:  # base64 grows 4/3
-        payload = wire.invocation(job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule)
-    return payload
+    fits = len(schedule) * 4 // 3 + 1024 <= max_payload_bytes  # base64 grows 4/3
+    return wire.invocation(
+        job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
+    )
 
 
 def invoke_all(invoker, payloads: list[dict], parallelism: int) -> None:
