@@ -65,25 +65,28 @@ def fan_out(width: int):
 
 
 def compare_fanout(reps: int, width: int = 1000) -> None:
-    print(f"one task fanning out to {width} dependents (then summed)")
+    """Proxy on and off alternate rep by rep on one cluster, so drifting load hits both alike."""
+    print(f"one task fanning out to {width} dependents (then summed), {reps} alternating runs each")
+    expected = width * 45 + sum(range(width))
     with LocalCluster() as cluster:
-        results = {}
-        for proxy in (True, False):
-            client = Client(cluster, max_task_fanout=10 if proxy else 10**9)
-            fan_out(width).compute(scheduler=client.get)  # warm the pool to its size for this shape
-            times = []
-            for _ in range(reps):
+        clients = {proxy: Client(cluster, max_task_fanout=10 if proxy else 10**9) for proxy in (True, False)}
+        for client in clients.values():  # warm-up: the pool grows to what this shape needs
+            assert fan_out(width).compute(scheduler=client.get) == expected
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(reps):
+            for proxy, client in clients.items():
                 started = time.perf_counter()
-                value = fan_out(width).compute(scheduler=client.get)
-                times.append(time.perf_counter() - started)
-            assert value == width * 45 + sum(range(width))
-            results[proxy] = (statistics.median(times), client.last_report)
-        for proxy, (median, report) in results.items():
+                assert fan_out(width).compute(scheduler=client.get) == expected
+                times[proxy].append(time.perf_counter() - started)
+        for proxy, client in clients.items():
+            report = client.last_report
             print(
-                f"  proxy {'on ' if proxy else 'off'}: {median:6.3f} s  invocations {report.invocations}  "
+                f"  proxy {'on ' if proxy else 'off'}: median {statistics.median(times[proxy]):6.3f} s  "
+                f"(runs {', '.join(f'{t:.2f}' for t in times[proxy])})  invocations {report.invocations}  "
                 f"proxy fan-outs {report.counters.get('proxy_fanouts', 0)}"
             )
-        print(f"  time with proxy / without: {results[True][0] / results[False][0]:.2f}")
+        ratio = statistics.median(times[True]) / statistics.median(times[False])
+        print(f"  time with proxy / without: {ratio:.2f}")
 
 
 def main(argv=None) -> None:
