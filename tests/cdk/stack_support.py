@@ -22,3 +22,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# Every CloudFormation output a client or CI reads from WukongStack.
+STACK_OUTPUTS = (
+    "SchedulerPublicDns",
+    "SchedulerPublicIp",
+    "SchedulerInstanceId",
+    "SshCommand",
+    "MdsAddress",
+    "KvsServiceName",
+    "ExecutorFunctionName",
+    "InvokerFunctionName",
+    "ProxyAddress",
+    "ProxyPort",
+    "RedisPasswordSecretArn",
+    "ProxySecretArn",
+    "Region",
+    "WukongConfig",
+)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, free_port
+from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, STACK_OUTPUTS, free_port
 
 from cdk.constants import SCHEDULER_CONFIG_PATH
 from cdk.wukong_config import ENV_PREFIX, PROXY_ADDRESS_PLACEHOLDER, REQUIRED_SETTINGS
+from wukong.local.processes import stop
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -37,22 +38,6 @@ CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 MOTO_SERVER = Path(__file__).with_name("moto_server.py")
 SERVER_START_S = 60
 CLI_TIMEOUT_S = 420
-EXPECTED_OUTPUTS = (
-    "SchedulerPublicDns",
-    "SchedulerPublicIp",
-    "SchedulerInstanceId",
-    "SshCommand",
-    "MdsAddress",
-    "KvsServiceName",
-    "ExecutorFunctionName",
-    "InvokerFunctionName",
-    "ProxyAddress",
-    "ProxyPort",
-    "RedisPasswordSecretArn",
-    "ProxySecretArn",
-    "Region",
-    "WukongConfig",
-)
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +55,7 @@ def moto_endpoint(tmp_path_factory):
         wait_until_serving(url, server, log_path)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> None:
@@ -180,7 +160,7 @@ def aws(moto_endpoint):
 
 
 def test_every_output_is_present_and_non_empty(deployed):
-    missing = [name for name in EXPECTED_OUTPUTS if not deployed.get(name) or deployed[name] == "None"]
+    missing = [name for name in STACK_OUTPUTS if not deployed.get(name) or deployed[name] == "None"]
     assert missing == [], f"outputs missing or empty: {missing}"
     assert deployed["SshCommand"] == f"ssh ec2-user@{deployed['SchedulerPublicDns']}"
 

@@ -26,6 +26,7 @@ from stack_support import REPO_ROOT, free_port
 
 from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER, PYTHON_VERSION
 from layers.build import LAMBDA_UNZIPPED_LIMIT_BYTES, build_layers, tree_bytes
+from wukong.local.processes import stop
 
 # The first layer build downloads wheels, then synth and the job run in the same test.
 pytestmark = pytest.mark.timeout(900)
@@ -137,12 +138,7 @@ def redis_server(tmp_path):
         wait_for_redis(port, password, server)
         yield port, password
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def wait_for_redis(port: int, password: str, server: subprocess.Popen) -> None:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
-from stack_support import cdk_json_context
+from stack_support import STACK_OUTPUTS, cdk_json_context
 
 from cdk.constants import (
     EXECUTOR_HANDLER,
@@ -349,26 +349,9 @@ def test_scheduler_installs_the_runtime_writes_the_config_and_runs_the_proxy(tem
 
 # --- outputs and the moto switch ---
 
-OUTPUTS = (
-    "SchedulerPublicDns",
-    "SchedulerPublicIp",
-    "SchedulerInstanceId",
-    "SshCommand",
-    "MdsAddress",
-    "KvsServiceName",
-    "ExecutorFunctionName",
-    "InvokerFunctionName",
-    "ProxyAddress",
-    "ProxyPort",
-    "RedisPasswordSecretArn",
-    "ProxySecretArn",
-    "Region",
-    "WukongConfig",
-)
-
 
 def test_every_endpoint_and_name_is_an_output(template):
-    assert sorted(template.find_outputs("*")) == sorted(OUTPUTS)
+    assert sorted(template.find_outputs("*")) == sorted(STACK_OUTPUTS)
 
 
 def test_the_stack_is_environment_agnostic(stack, template):
