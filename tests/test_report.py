@@ -153,3 +153,16 @@ def test_layout_packs_invocations_that_never_overlap():
 def test_task_group_reads_tuple_keys_back():
     assert task_group("('matmul-1f2e3d4c5b6a79880123456789abcdef', 0, 1)") == "matmul"
     assert task_group("add-3e9b5fdb-8196-440d-9f08-ac0055da7d79") == "add"
+
+
+def test_cost_uses_the_clusters_prices_and_memory():
+    from wukong import Client, LocalCluster
+
+    with LocalCluster(
+        local_workers=1, max_local_workers=1, lambda_memory_mb=1024, price_lambda_request=1.0
+    ) as cluster:
+        client = Client(cluster)
+        assert dask.delayed(sum)([1, 2, 3]).compute(scheduler=client.get) == 6
+        cost = client.last_report.cost
+    assert cost.lambda_memory_mb == 1024
+    assert cost.lambda_requests_usd == pytest.approx(client.last_report.invocations * 1.0)
