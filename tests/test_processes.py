@@ -25,6 +25,7 @@ how = sys.argv[1]
 if how == "exception":
     raise RuntimeError("the user's script failed")
 if how in ("wait", "kill"):
+    print("sleeping", flush=True)
     time.sleep(60)
 """
 
@@ -59,6 +60,8 @@ def test_no_process_outlives_the_script(how):
     assert all(alive(p) for p in pids)
     process.stdin.write("go\n")
     process.stdin.flush()
+    if how in ("ctrl-c", "kill"):
+        assert process.stdout.readline().strip() == "sleeping"
     if how == "ctrl-c":
         process.send_signal(signal.SIGINT)
     elif how == "kill":
