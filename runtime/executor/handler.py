@@ -27,12 +27,7 @@ def environment():
         config = load_config()
         stores = connect(config)
         if config.mode == "aws":
-            invoker = LambdaInvoker(
-                config.executor_function_name,
-                region=config.aws_region,
-                endpoint_url=config.lambda_endpoint_url,
-                max_payload_bytes=config.max_payload_bytes,
-            )
+            invoker = LambdaInvoker.for_executors(config)
         else:
             invoker = LocalInvoker(
                 stores.mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries()

@@ -31,6 +31,17 @@ class LambdaInvoker:
         self.concurrency = max(1, concurrency)
         self.client = client or make_lambda_client(region, endpoint_url, self.concurrency)
 
+    @classmethod
+    def for_executors(cls, config, concurrency: int = 8) -> LambdaInvoker:
+        """The invoker of the configured executor function, as every platform component builds it."""
+        return cls(
+            config.executor_function_name,
+            region=config.aws_region,
+            endpoint_url=config.lambda_endpoint_url,
+            concurrency=concurrency,
+            max_payload_bytes=config.max_payload_bytes,
+        )
+
     def invoke(self, payloads: list[dict]) -> None:
         bodies = [encode_payload(p) for p in payloads]
         for body in bodies:

@@ -12,13 +12,7 @@ from .aws_lambda import LambdaInvoker
 
 def lambda_handler(event, context):
     config = load_config()
-    invoker = LambdaInvoker(
-        config.executor_function_name,
-        region=config.aws_region,
-        endpoint_url=config.lambda_endpoint_url,
-        concurrency=config.num_lambda_invokers,
-        max_payload_bytes=config.max_payload_bytes,
-    )
+    invoker = LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
     payloads = event["payloads"]
     invoker.invoke(payloads)
     return {"invoked": len(payloads)}

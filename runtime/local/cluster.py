@@ -71,13 +71,7 @@ class LocalCluster:
         """The transport that starts executors for this cluster."""
         config = self.config
         if config.mode == "aws":
-            return LambdaInvoker(
-                config.executor_function_name,
-                region=config.aws_region,
-                endpoint_url=config.lambda_endpoint_url,
-                concurrency=config.num_lambda_invokers,
-                max_payload_bytes=config.max_payload_bytes,
-            )
+            return LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
         return LocalInvoker(stores.mds.redis, config.local_queue, duplicate=self.duplicate_deliveries)
 
     def connect(self):

@@ -15,10 +15,10 @@ import sys
 import threading
 import time
 
-from ..config import WukongConfig, config_to_env
+from ..config import WukongConfig
 from ..errors import WukongError
 from ..storage import keys
-from .processes import spawn, stop
+from .processes import runtime_env, spawn, stop
 
 SUPERVISE_INTERVAL_S = 0.02
 WARM_UP_TIMEOUT_S = 120.0
@@ -87,12 +87,7 @@ class WorkerPool:
         self.ids = itertools.count()
         self.redelivered = 0
         self.closing = threading.Event()
-        env = {
-            **os.environ,
-            **SINGLE_THREADED,
-            **config_to_env(config),
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
-        }
+        env = runtime_env(config, **SINGLE_THREADED)
         self.zygote = spawn(
             [sys.executable, "-m", "wukong.local.zygote"],
             env=env,

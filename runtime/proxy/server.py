@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import subprocess
 import sys
 
-from ..config import WukongConfig, config_to_env
+from ..config import WukongConfig
 from ..executor import faults
 from ..invokers import LambdaInvoker, LocalInvoker
-from ..local.processes import spawn, stop
+from ..local.processes import runtime_env, spawn, stop
 from ..storage.connect import connect, secret_value
 from . import protocol
 
@@ -27,13 +26,7 @@ READY_LINE = "wukong proxy listening on "
 
 def make_invoker(config: WukongConfig):
     if config.mode == "aws":
-        return LambdaInvoker(
-            config.executor_function_name,
-            region=config.aws_region,
-            endpoint_url=config.lambda_endpoint_url,
-            concurrency=PROXY_INVOKE_CONCURRENCY,
-            max_payload_bytes=config.max_payload_bytes,
-        )
+        return LambdaInvoker.for_executors(config, concurrency=PROXY_INVOKE_CONCURRENCY)
     return LocalInvoker(
         connect(config).mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries()
     )
@@ -98,11 +91,7 @@ class ProxyProcess:
 
     def __init__(self, config: WukongConfig):
         self.secret = secrets.token_urlsafe(24)
-        env = {
-            **os.environ,
-            **config_to_env(config.replace(proxy_secret=self.secret)),
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
-        }
+        env = runtime_env(config.replace(proxy_secret=self.secret))
         self.process = spawn(
             [sys.executable, "-m", "wukong.proxy", "--host", "127.0.0.1", "--port", "0"],
             env=env,
