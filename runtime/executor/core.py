@@ -73,6 +73,8 @@ class Invocation:
             self.counters["duplicates_dropped"] += 1
             self.flush_stats()
             return
+        # The client waits for these to add up before it reads the counters (job.collect_stats).
+        self.counters["leaf_invocations_run" if wire.is_leaf_owner(self.owner) else "invoked_run"] += 1
         lease.KEEPER.hold(self.mds, self.job, self.owner, delivery)
         try:
             if self.payload.get("py") != wire.PY_VERSION:

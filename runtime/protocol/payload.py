@@ -71,3 +71,7 @@ def leaf_owner(leaf: int) -> str:
 
 def invoked_owner(task: int) -> str:
     return f"I{task}"
+
+
+def is_leaf_owner(owner: str) -> bool:
+    return owner.startswith("L")

@@ -139,12 +139,16 @@ def wait_for_finals(
 
 def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
     """Counters of every invocation; an executor flushes its own after announcing its last final, so
-    wait (bounded) until every invocation started (leaves + invoked) has flushed."""
+    wait (bounded) until they add up: every leaf invocation flushed, and as many invoked ones as the
+    flushed invocations say they invoked. An invoked executor may flush before its invoker does; then
+    the invoker's leaf (or the invoker itself) is still missing, so the count cannot add up early."""
     deadline = time.monotonic() + wait_s
     while True:
         counters, timings = mds.stats(job)
-        started = leaves + counters.get("invoked", 0)
-        if counters.get("invocations", 0) >= started or time.monotonic() >= deadline:
+        all_flushed = counters.get("leaf_invocations_run", 0) >= leaves and counters.get(
+            "invoked_run", 0
+        ) >= counters.get("invoked", 0)
+        if all_flushed or time.monotonic() >= deadline:
             return counters, timings
         time.sleep(0.005)
 
