@@ -16,6 +16,7 @@ from typing import Any
 from .errors import ConfigError
 
 LAMBDA_ASYNC_PAYLOAD_BYTES = 256 * 1024  # Lambda's limit for an asynchronous (Event) invocation
+LAMBDA_DEFAULT_CONCURRENCY = 1000  # a new AWS account's concurrent executions quota per region
 REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
 ENV_PREFIX = "WUKONG_"
 # An invocation holds a lease while it runs, renewed every LEASE_RENEW_S; a second delivery of the same
@@ -35,6 +36,7 @@ JOB_SETTINGS = frozenset(
     {
         "job_timeout_s",
         "task_clustering",
+        "task_grouping",
         "big_task_threshold",
         "max_task_fanout",
         "max_payload_bytes",
@@ -78,8 +80,13 @@ class WukongConfig:
     lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
     lambda_memory_mb: int = 3008
 
+    # Executors the platform runs at once; 0 = the local pool's maximum, or LAMBDA_DEFAULT_CONCURRENCY on
+    # AWS. A DAG with many more leaves than this has its subtrees of leaves grouped (task_grouping).
+    max_concurrency: int = 0
+
     # --- locality ---
     task_clustering: bool = True  # also switches delayed I/O
+    task_grouping: bool = True  # fold subtrees of leaves into one task when the DAG outgrows the platform
     # Serialized bytes above which an output stays with its executor (clustering, delayed I/O): moving
     # 32 MiB through Redis costs about as much as a small task, and the seed SVD's 80 MB chunks exceed it.
     big_task_threshold: int = 32 * 1024 * 1024
@@ -156,6 +163,9 @@ def validate(config: WukongConfig) -> None:
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)!r}")
+    for name in ("max_concurrency", "local_workers", "max_local_workers"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be 0 (the default) or positive, got {getattr(config, name)!r}")
     if config.mode not in ("local", "aws"):
         raise ConfigError(f"mode must be 'local' or 'aws', got {config.mode!r}")
     if config.progress not in ("auto", "on", "off"):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from wukong import Client, LocalCluster
 from wukong.scheduler.dag import build_dag
+from wukong.scheduler.grouping import group_leaves
 from wukong.scheduler.job import new_job_id, run_job
 from wukong.storage import keys
 
@@ -44,12 +45,20 @@ def node(seed, delay_ms, size, *inputs):
 def dags(draw, max_tasks=120):
     """A random DAG as a dask graph: chains, wide fan-outs, deep fan-ins, diamonds, shared subgraphs."""
     n = draw(st.integers(1, max_tasks))
-    shape = draw(st.sampled_from(["mixed", "chains", "wide", "deep", "layers"]))
+    shape = draw(st.sampled_from(["mixed", "chains", "wide", "deep", "layers", "forest"]))
     dsk, dependencies = {}, []
     hub = 0
+    unconsumed: list[int] = []  # "forest": tasks nobody depends on yet
     for i in range(n):
-        if i == 0 or draw(st.floats(0, 1)) < (0.05 if shape != "wide" else 0.02):
+        leaf_odds = {"wide": 0.02, "forest": 0.4}.get(shape, 0.05)
+        if i == 0 or draw(st.floats(0, 1)) < leaf_odds:
             deps = []
+        elif shape == "forest":  # in-trees of leaves (what task grouping folds), a few shared tasks
+            take = min(len(unconsumed), draw(st.integers(1, 3)))
+            deps = [unconsumed.pop() for _ in range(take)]
+            if not deps or draw(st.floats(0, 1)) < 0.1:
+                deps.append(draw(st.integers(0, i - 1)))
+            deps = sorted(set(deps))
         elif shape == "chains":
             deps = [i - 1] if draw(st.booleans()) or i < 3 else [i - 1, draw(st.integers(0, i - 2))]
         elif shape == "wide":
@@ -68,14 +77,17 @@ def dags(draw, max_tasks=120):
         delay = draw(st.sampled_from([0, 0, 0, 1, 5]))
         dsk[f"t{i}"] = (node, i, delay, size, *[f"t{d}" for d in deps])
         dependencies.append(deps)
+        unconsumed.append(i)
     has_dependents = {d for deps in dependencies for d in deps}
     sinks = [f"t{i}" for i in range(n) if i not in has_dependents]
     extra = draw(st.lists(st.sampled_from(sorted(dsk)), max_size=3))
     return dsk, sinks + extra
 
 
-def check_job(client, dsk, requested, duplicated=False):
+def check_job(client, dsk, requested, duplicated=False, concurrency=0):
     dag = build_dag(dsk, requested)
+    if concurrency:
+        dag = group_leaves(dag, concurrency)
     job = new_job_id()
     try:
         values, report = run_job(
@@ -170,7 +182,8 @@ def run_property(fault_cluster, data, *, proxy_forced: bool, max_tasks: int):
         task_clustering=data.draw(st.booleans()),
         max_task_fanout=2 if proxy_forced else data.draw(st.sampled_from([2, 5, 1000])),
     )
-    check_job(client, dsk, requested, duplicated=mode == "duplicate")
+    concurrency = data.draw(st.sampled_from([0, 2, 6]))  # 0: no task grouping
+    check_job(client, dsk, requested, duplicated=mode == "duplicate", concurrency=concurrency)
 
 
 # No shrinking: each example is a real job, and the failing example is printed as drawn.

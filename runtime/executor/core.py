@@ -26,6 +26,7 @@ from ..errors import VersionMismatchError
 from ..invokers.base import unb64
 from ..protocol import payload as wire
 from ..protocol.schedule import decode_schedule
+from ..protocol.task_group import GroupMemberFailed, TaskGroup
 from ..storage import serialization
 from . import decisions, lease
 from .decisions import Backoff
@@ -139,23 +140,36 @@ class Invocation:
         if inputs is None:
             return
         fault_point("before_task", self, task)
-        begin = self.clock()
         try:
-            value = info.spec(inputs)
+            value = self.compute(info, inputs)
+        except GroupMemberFailed as failed:
+            self.report_error(failed.key, failed.error)
+            raise Stop() from failed.error
         except Exception as exc:
-            self.report_error(info, exc)
+            self.report_error(info.key, exc)
             raise Stop() from exc
-        end = self.clock()
-        self.counters["tasks"] += 1
         self.ran.add(task)
-        self.timings.append(
-            {"task": task, "key": str(info.key), "owner": self.owner, "start": begin, "end": end}
-        )
         for dep in info.dependencies:
             self.consumed(dep, task)
         self.done.append(task)
         fault_point("after_task", self, task)
         self.finish(info, value)
+
+    def compute(self, info, inputs: dict):
+        """The task's value; a task group runs its members here, each timed and counted as a task."""
+
+        def done(key, begin: float, end: float) -> None:
+            self.counters["tasks"] += 1
+            self.timings.append(
+                {"task": info.id, "key": str(key), "owner": self.owner, "start": begin, "end": end}
+            )
+
+        if isinstance(info.spec, TaskGroup):
+            return info.spec.run(self.clock, done)
+        begin = self.clock()
+        value = info.spec(inputs)
+        done(info.key, begin, self.clock())
+        return value
 
     def gather_inputs(self, info) -> dict | None:
         """The task's inputs from memory and the KV store; None if it must wait for one of ours (a retry)."""
@@ -414,8 +428,8 @@ class Invocation:
         return done
 
     # --- reporting ---
-    def report_error(self, info, exc: BaseException) -> None:
-        record = error_record(info, exc)
+    def report_error(self, key, exc: BaseException) -> None:
+        record = error_record(key, exc)
         self.mds.put_error(self.job, record, self.take_done())
 
     def io_counters(self) -> dict[str, int]:
@@ -444,11 +458,11 @@ class Invocation:
             log.warning("job %s: could not record this invocation's counters: %s", self.job, exc)
 
 
-def error_record(info, exc: BaseException) -> bytes:
+def error_record(key, exc: BaseException) -> bytes:
     """A task's exception as data: its type, message, remote traceback and the exception itself."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     record = {
-        "key": None if info is None else info.key,
+        "key": key,
         "type": type(exc).__qualname__,
         "module": type(exc).__module__,
         "message": str(exc),

@@ -15,11 +15,11 @@ import atexit
 import secrets
 import weakref
 
-from ..config import load_config
+from ..config import LAMBDA_DEFAULT_CONCURRENCY, load_config
 from ..executor import faults
 from ..invokers import LambdaInvoker, LocalInvoker
 from ..storage.connect import connect
-from .pool import WorkerPool
+from .pool import WorkerPool, pool_size
 from .redis_server import RedisServer
 
 
@@ -73,6 +73,15 @@ class LocalCluster:
         if config.mode == "aws":
             return LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
         return LocalInvoker(stores.mds.redis, config.local_queue, duplicate=self.duplicate_deliveries)
+
+    @property
+    def concurrency(self) -> int:
+        """How many executors run at once: Lambda's quota on AWS, the pool's maximum locally."""
+        if self.config.max_concurrency:
+            return self.config.max_concurrency
+        if self.config.mode == "aws":
+            return LAMBDA_DEFAULT_CONCURRENCY
+        return pool_size(self.config)[1]
 
     def connect(self):
         return connect(self.config)

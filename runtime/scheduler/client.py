@@ -10,6 +10,7 @@ import dask
 
 from ..config import with_job_settings
 from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
+from .grouping import group_leaves
 from .job import run_job
 from .progress import progress_hooks
 
@@ -41,6 +42,8 @@ class Client:
         executor_keys = [k for k in requested if k not in finalizers]
         executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]
         dag = build_dag(graph, list(dict.fromkeys(executor_keys)))
+        if self.config.task_grouping:
+            dag = group_leaves(dag, self.cluster.concurrency)
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             values, report = run_job(
                 dag,
