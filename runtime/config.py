@@ -71,7 +71,7 @@ class WukongConfig:
     use_local_proxy: bool = True
 
     # --- invocation ---
-    num_lambda_invokers: int = 4  # threads that invoke the leaf executors in parallel
+    num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
     max_payload_bytes: int = LAMBDA_ASYNC_PAYLOAD_BYTES
     executor_function_name: str = "WukongExecutor"

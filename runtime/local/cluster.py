@@ -67,9 +67,9 @@ class LocalCluster:
         self.servers.append(server)
         return server
 
-    def make_invoker(self, stores):
-        """The transport that starts executors for this cluster."""
-        config = self.config
+    def make_invoker(self, stores, config=None):
+        """The transport that starts executors for this cluster (``config``: a client's, if it has its own)."""
+        config = config or self.config
         if config.mode == "aws":
             return LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
         return LocalInvoker(stores.mds.redis, config.local_queue, duplicate=self.duplicate_deliveries)

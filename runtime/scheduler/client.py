@@ -30,7 +30,7 @@ class Client:
         self.cluster = cluster
         self.config = with_job_settings(cluster.config, **kwargs)
         self.stores = cluster.connect()
-        self.invoker = cluster.make_invoker(self.stores)
+        self.invoker = cluster.make_invoker(self.stores, self.config)
         self.last_report = None
         self._scheduler_context = None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
 from ..protocol import payload as wire
@@ -54,7 +53,7 @@ def run_job(
             leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
             for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)
         ]
-        invoke_all(invoker, payloads, config.num_lambda_invokers)
+        invoker.invoke(payloads)  # the leaf burst: one RPUSH locally, num_lambda_invokers threads on AWS
         wait_for_finals(
             job,
             dag,
@@ -98,17 +97,6 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
     return wire.invocation(
         job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
     )
-
-
-def invoke_all(invoker, payloads: list[dict], parallelism: int) -> None:
-    """The leaf burst, split over ``parallelism`` invokers (the seed's initial-task invokers)."""
-    if parallelism <= 1 or len(payloads) < 2 * parallelism:
-        invoker.invoke(payloads)
-        return
-    size = -(-len(payloads) // parallelism)
-    batches = [payloads[i : i + size] for i in range(0, len(payloads), size)]
-    with ThreadPoolExecutor(len(batches)) as pool:
-        list(pool.map(invoker.invoke, batches))
 
 
 def wait_for_finals(
