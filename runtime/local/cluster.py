@@ -60,7 +60,10 @@ class LocalCluster:
             self.config = self.config.replace(
                 proxy_address=self.proxy.host, proxy_port=self.proxy.port, proxy_secret=self.proxy.secret
             )
-        self.pool = WorkerPool(self.config, stores.mds.redis)
+        servers = [server.process.pid for server in self.servers]
+        if self.proxy is not None:
+            servers.append(self.proxy.process.pid)
+        self.pool = WorkerPool(self.config, stores.mds.redis, server_pids=servers)
 
     def start_server(self, password: str | None = None) -> RedisServer:
         server = RedisServer(self.config.redis_server, password)

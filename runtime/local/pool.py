@@ -38,9 +38,10 @@ CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class PoolCpu:
-    """Do the workers wait (sleep, I/O) rather than compute? Over the last CPU_WINDOW_S, their CPU use
-    (from /proc/<pid>/stat) below half of the cores they could use means more workers would run more.
-    Where /proc is missing, always yes (grow on backlog alone, as before)."""
+    """Do the workers wait (sleep, I/O) rather than compute? Over the last CPU_WINDOW_S, the CPU use
+    (from /proc/<pid>/stat) of the workers and the cluster's own servers (redis-server, the proxy: a
+    worker waiting on a busy Redis is not idle) below half of the cores they could use means more
+    workers would run more. Where /proc is missing, always yes (grow on backlog alone, as before)."""
 
     def __init__(self):
         self.cores = os.cpu_count() or 1
@@ -77,7 +78,9 @@ def pool_size(config: WukongConfig) -> tuple[int, int]:
 
 
 class WorkerPool:
-    def __init__(self, config: WukongConfig, redis_client):
+    def __init__(self, config: WukongConfig, redis_client, server_pids=()):
+        """``server_pids``: the cluster's redis-server and proxy processes, counted with the workers' CPU."""
+        self.server_pids = list(server_pids)
         self.size, self.max_size = pool_size(config)
         self.queue = config.local_queue
         self.redis = redis_client
@@ -146,7 +149,7 @@ class WorkerPool:
             try:
                 self.replace_dead_workers()
                 backlog = self.redis.llen(self.queue)
-                waiting = meter.workers_wait(self.pids(), backlog > 0)
+                waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
                 if backlog and backlog_seen and waiting:
                     for _ in range(min(backlog, self.max_size - len(self.workers))):
                         self.spawn(extra=True)

@@ -1,0 +1,69 @@
+"""The local worker pool's elasticity: it grows while queued invocations wait and its processes are
+idle (sleeping tasks), not while they compute (more workers than cores only slow CPU-bound work)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import dask
+import pytest
+
+from wukong import Client, LocalCluster
+from wukong.local.pool import CPU_WINDOW_S, PoolCpu
+
+
+def gauge_answer(pids: list[int], backlog: bool) -> bool:
+    meter = PoolCpu()
+    meter.workers_wait(pids, backlog)
+    answer = False
+    for _ in range(5):
+        time.sleep(CPU_WINDOW_S * 1.2)
+        answer = meter.workers_wait(pids, backlog)
+    return answer
+
+
+@pytest.fixture
+def child():
+    processes = []
+
+    def start(code: str) -> int:
+        process = subprocess.Popen([sys.executable, "-c", code])
+        processes.append(process)
+        time.sleep(0.3)  # past the interpreter's start-up
+        return process.pid
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_gauge_says_grow_for_sleeping_processes_with_a_backlog(child):
+    pid = child("import time; time.sleep(60)")
+    assert gauge_answer([pid], backlog=True)
+    assert not gauge_answer([pid], backlog=False)  # nothing queued: no reason to grow
+
+
+def test_gauge_counts_a_busy_server_as_work(child):
+    """A worker waiting on a busy redis-server is not idle: the server's CPU counts too."""
+    sleeper = child("import time; time.sleep(60)")
+    busy = [child("while True: pass") for _ in range(2)]
+    assert not gauge_answer([sleeper, *busy], backlog=True)
+
+
+def nap(x):
+    time.sleep(0.3)
+    return x
+
+
+def test_pool_grows_for_sleeping_tasks_and_the_job_runs_them_at_once():
+    with LocalCluster(local_workers=2, max_local_workers=16, task_grouping=False) as cluster:
+        client = Client(cluster)
+        tasks = [dask.delayed(nap)(i) for i in range(16)]
+        started = time.monotonic()
+        assert dask.compute(*tasks, scheduler=client.get) == tuple(range(16))
+        elapsed = time.monotonic() - started
+        assert len(cluster.pool.workers) > 2
+        assert elapsed < 16 * 0.3 / 2  # faster than two workers could have run them
