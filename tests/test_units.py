@@ -113,6 +113,23 @@ class TestSerialization:
         assert serialization.serialized_size(value) == len(data)
         assert len(data) > 800_000
 
+    def test_a_bytearray_is_used_in_place_writable_and_every_buffer_is_aligned(self):
+        # odd sizes, so that without padding the second and third buffers would start misaligned
+        value = [np.arange(1001, dtype="f8"), np.arange(7, dtype="i1"), np.ones((33, 3), dtype="f8")]
+        data = bytearray(serialization.dumps(value))
+        back = serialization.loads(data)
+        assert all(np.array_equal(a, b) for a, b in zip(back, value, strict=True))
+        assert all(a.flags.aligned and a.flags.writeable for a in back)
+        assert all(a.ctypes.data % serialization.ALIGN_BYTES == back[0].ctypes.data % 64 for a in back)
+        back[0][0] = 42.0  # no copy: the array is the bytearray's memory
+        assert 42.0 in np.frombuffer(data[: len(data) // 8 * 8], dtype="f8")
+
+    def test_bytes_give_writable_copies(self):
+        data = serialization.dumps(np.zeros(10))
+        back = serialization.loads(data)
+        back[0] = 1.0
+        assert serialization.loads(data)[0] == 0.0 and back.flags.aligned
+
     def test_closures_travel(self):
         offset = 3
         assert serialization.loads(serialization.dumps(lambda x: x + offset))(1) == 4

@@ -6,7 +6,7 @@ Lambda handler and the local worker are thin wrappers around :func:`run_invocati
 State of one invocation (all plain data):
   tasks:    {task id: TaskInfo} known from the schedules loaded so far
   cache:    {task id: value} outputs held in memory
-  encoded:  {task id: bytes} serialized outputs, kept while their value is kept
+  encoded:  {task id: bytes | Frames} serialized outputs, kept while their value is kept
   written:  {task id} outputs durable in the KV store
   keep:     {task id: {dependent}} local consumers each cached output still waits for
   ready:    [task id] a stack of claimed tasks to run here (top = next)
@@ -50,7 +50,7 @@ class Invocation:
         self.invoker, self.proxy, self.clock = invoker, proxy, clock
         self.tasks: dict = {}
         self.cache: dict = {}
-        self.encoded: dict[int, bytes] = {}
+        self.encoded: dict[int, bytes | serialization.Frames] = {}
         self.written: set[int] = set()
         self.keep: dict[int, set[int]] = defaultdict(set)
         self.ready: list[int] = []
@@ -398,16 +398,17 @@ class Invocation:
                 continue
             data = self.encode(dep)
             if len(data) <= budget:
-                inputs[dep] = data
+                inputs[dep] = serialization.as_bytes(data)
                 budget -= len(data)
             else:
                 self.write(dep)
         return inputs
 
     # --- values ---
-    def encode(self, task: int) -> bytes:
+    def encode(self, task: int) -> bytes | serialization.Frames:
+        """The output serialized; the stores send a ``Frames``' buffers as they are, without joining."""
         if task not in self.encoded:
-            self.encoded[task] = serialization.dumps(self.cache[task])
+            self.encoded[task] = serialization.pickle_frames(self.cache[task])
         return self.encoded[task]
 
     def size_of(self, task: int) -> int:

@@ -5,14 +5,17 @@ The value's own key then holds a marker with the number of parts; the parts have
 
 from __future__ import annotations
 
+from .serialization import as_bytes
+
 MARKER = b"WKCHUNKS:"
 
 
-def split(data: bytes, limit: int) -> tuple[bytes, list[memoryview]]:
-    """(what the value's key holds, the parts); no parts when the value fits."""
+def split(data, limit: int) -> tuple[object, list[memoryview]]:
+    """(what the value's key holds, the parts); no parts when the value fits. ``data``: ``bytes`` or
+    ``serialization.Frames``, joined only when it must be cut."""
     if len(data) <= limit:
         return data, []
-    view = memoryview(data)
+    view = memoryview(as_bytes(data))
     parts = [view[start : start + limit] for start in range(0, len(data), limit)]
     return MARKER + str(len(parts)).encode(), parts
 

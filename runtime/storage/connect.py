@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.connection import PythonRespSerializer
 from redis.retry import Retry
 
 from ..config import WukongConfig, parse_address
 from ..errors import RedisUnreachableError
 from .kvs import KVStore
 from .metadata import MetadataStore
+from .serialization import Frames
 
 REDIS_RETRIES = 3  # bounded: a Redis that stays away surfaces as RedisUnreachableError
 
@@ -45,14 +47,39 @@ def connect(config: WukongConfig) -> Stores:
     return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes), kvs)
 
 
+class FramesPacker(PythonRespSerializer):
+    """redis-py's command packer, which also takes a :class:`serialization.Frames` as a value: its
+    parts go to the socket one after another instead of being joined into one ``bytes`` first."""
+
+    def __init__(self, buffer_cutoff: int, encode):
+        def encode_frames(value):
+            if isinstance(value, Frames):  # a small one is joined: it is copied into the command anyway
+                return value if len(value) > buffer_cutoff else value.to_bytes()
+            return encode(value)
+
+        super().__init__(buffer_cutoff, encode_frames)
+
+    def pack(self, *args):
+        output = super().pack(*args)
+        if not any(isinstance(item, Frames) for item in output):
+            return output
+        pieces = [part for item in output for part in (item.parts() if isinstance(item, Frames) else [item])]
+        merged, small = [], []  # one sendall per big buffer, and one for each run of small pieces between
+        for piece in pieces:
+            if len(piece) > self._buffer_cutoff:
+                merged += [b"".join(small), piece] if small else [piece]
+                small = []
+            else:
+                small.append(piece)
+        return merged + [b"".join(small)] if small else merged
+
+
 class PythonPackerConnection(redis.Connection):
     """hiredis (when installed) parses replies, 3x faster for big values, but redis-py packs commands:
     hiredis' packer copies big values slowly (SET of 8 MB: 7 ms with redis-py's packer, 21 ms with it)."""
 
     def _construct_command_packer(self, packer):
-        from redis.connection import PythonRespSerializer
-
-        return PythonRespSerializer(self._buffer_cutoff, self.encoder.encode)
+        return FramesPacker(self._buffer_cutoff, self.encoder.encode)
 
 
 def redis_client(host: str, port: int, password: str, config: WukongConfig) -> redis.Redis:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from uhashring import HashRing
 
 from ..errors import PayloadTooLargeError
-from . import chunks, keys
+from . import bulk, chunks, keys
 from .metadata import delete_matching
 
 
@@ -61,8 +61,9 @@ class KVStore:
 
         return queue
 
-    def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes]:
-        """Fetch several outputs, one MGET per node; the missing ones are left out."""
+    def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytes | bytearray]:
+        """Fetch several outputs, one MGET per node, each into a writable buffer of its own
+        (``storage.bulk``); the missing ones are left out."""
         values = self._get_many([keys.output(job, t) for t in tasks])
         found = {}
         for task, value in zip(tasks, values, strict=True):
@@ -70,7 +71,9 @@ class KVStore:
                 continue
             count = chunks.part_count(value)
             if count is not None:
-                value = b"".join(self._get_many([keys.output_chunk(job, task, n) for n in range(count)]))
+                value = bytearray().join(
+                    self._get_many([keys.output_chunk(job, task, n) for n in range(count)])
+                )
             found[task] = value
         return found
 
@@ -85,13 +88,13 @@ class KVStore:
         self.nodes[node].set(key, data, ex=self.ttl_s)
         self.bytes_written[node] += len(data)
 
-    def _get_many(self, key_list: list[str]) -> list[bytes | None]:
+    def _get_many(self, key_list: list[str]) -> list[bytearray | None]:
         by_node: dict[str, list[int]] = defaultdict(list)
         for index, key in enumerate(key_list):
             by_node[self.node_of(key)].append(index)
         values: list[bytes | None] = [None] * len(key_list)
         for node, indices in by_node.items():
-            got = self.nodes[node].mget([key_list[i] for i in indices])
+            got = bulk.mget(self.nodes[node], [key_list[i] for i in indices])
             for i, value in zip(indices, got, strict=True):
                 values[i] = value
                 self.bytes_read[node] += len(value or b"")

@@ -17,7 +17,7 @@ import time
 from redis.exceptions import NoScriptError
 
 from ..config import REDIS_MAX_VALUE_BYTES
-from . import chunks, keys
+from . import bulk, chunks, keys
 
 # What a registration says about one dependent.
 NOT_READY = 0  # registered; other dependencies are still missing
@@ -144,13 +144,14 @@ class MetadataStore:
         pipe.execute()
         self.bytes_written += sum(len(v) for v in schedules.values())
 
-    def results(self, job: str, tasks: list[int]) -> list[bytes | None]:
-        values = self.redis.mget([keys.result(job, t) for t in tasks]) if tasks else []
+    def results(self, job: str, tasks: list[int]) -> list[bytearray | None]:
+        """The finals' values, each in a writable buffer of its own (``storage.bulk``)."""
+        values = bulk.mget(self.redis, [keys.result(job, t) for t in tasks]) if tasks else []
         for index, (task, value) in enumerate(zip(tasks, values, strict=True)):
             count = None if value is None else chunks.part_count(value)
             if count is not None:
-                values[index] = b"".join(
-                    self.redis.get(keys.result_chunk(job, task, n)) for n in range(count)
+                values[index] = bytearray().join(
+                    bulk.mget(self.redis, [keys.result_chunk(job, task, n) for n in range(count)])
                 )
         self.bytes_read += sum(len(v) for v in values if v)
         return values

@@ -2,7 +2,12 @@
 
 Out-of-band pickling lets the executor learn a value's real serialized size without copying its
 arrays (:func:`serialized_size`), which is what task clustering decides on. The wire form is one
-``bytes``: a header with the frame lengths, the pickle stream, then each buffer.
+``bytes``: a header with the frame lengths, the pickle stream, then each buffer at an offset aligned to
+``ALIGN_BYTES`` (so arrays viewed in place are aligned, as BLAS wants them).
+
+:func:`loads` of a ``bytearray`` (what ``storage.bulk`` reads from Redis) gives arrays that use the
+``bytearray`` in place, writable; of ``bytes`` (read-only), arrays on a writable copy of each buffer:
+tasks and libraries such as scikit-learn may write into their inputs either way.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import struct
 import cloudpickle
 
 PROTOCOL = 5
-MAGIC = b"WK5"
+MAGIC = b"WK6"
+ALIGN_BYTES = 64
 _COUNT = struct.Struct("<I")
 _LENGTH = struct.Struct("<Q")
 
 
 class Frames:
-    """A value pickled into a stream plus raw buffers; nothing is copied until :meth:`to_bytes`."""
+    """A value pickled into a stream plus raw buffers; nothing is copied until :meth:`to_bytes`.
+
+    The stores take a ``Frames`` wherever they take ``bytes``: ``storage.connect``'s packer sends its
+    :meth:`parts` to the socket one after another, so a big array is never joined into one ``bytes``
+    on its way to Redis (for 8 MB, ~2.5 ms of copying and page faults saved per write)."""
 
     __slots__ = ("stream", "buffers")
 
@@ -27,20 +37,38 @@ class Frames:
         self.stream = stream
         self.buffers = buffers
 
+    def __len__(self) -> int:
+        return self.nbytes
+
     @property
     def nbytes(self) -> int:
-        return (
-            len(MAGIC)
-            + _COUNT.size
-            + _LENGTH.size * (1 + len(self.buffers))
-            + len(self.stream)
-            + sum(b.nbytes for b in self.buffers)
-        )
+        offset = header_bytes(len(self.buffers)) + len(self.stream)
+        for buffer in self.buffers:
+            offset = aligned(offset) + buffer.nbytes
+        return offset
+
+    def parts(self) -> list:
+        """The wire form as a list of pieces (the buffers themselves, uncopied)."""
+        parts = [MAGIC, _COUNT.pack(len(self.buffers)), _LENGTH.pack(len(self.stream))]
+        parts += [_LENGTH.pack(b.nbytes) for b in self.buffers]
+        parts.append(self.stream)
+        offset = header_bytes(len(self.buffers)) + len(self.stream)
+        for buffer in self.buffers:
+            padding = aligned(offset) - offset
+            parts += [bytes(padding), buffer]
+            offset += padding + buffer.nbytes
+        return parts
 
     def to_bytes(self) -> bytes:
-        header = [MAGIC, _COUNT.pack(len(self.buffers)), _LENGTH.pack(len(self.stream))]
-        header += [_LENGTH.pack(b.nbytes) for b in self.buffers]
-        return b"".join([*header, self.stream, *self.buffers])
+        return b"".join(self.parts())
+
+
+def header_bytes(buffer_count: int) -> int:
+    return len(MAGIC) + _COUNT.size + _LENGTH.size * (1 + buffer_count)
+
+
+def aligned(offset: int) -> int:
+    return -(-offset // ALIGN_BYTES) * ALIGN_BYTES
 
 
 def pickle_frames(value) -> Frames:
@@ -59,21 +87,27 @@ def dumps(value) -> bytes:
     return pickle_frames(value).to_bytes()
 
 
-def loads(data: bytes):
+def as_bytes(data: bytes | Frames) -> bytes:
+    return data.to_bytes() if isinstance(data, Frames) else data
+
+
+def loads(data: bytes | bytearray):
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError("not a Wukong-serialized value (bad magic)")
     view = memoryview(data)
-    offset = len(MAGIC)
-    (count,) = _COUNT.unpack_from(view, offset)
-    offset += _COUNT.size
-    lengths = [_LENGTH.unpack_from(view, offset + i * _LENGTH.size)[0] for i in range(count + 1)]
-    offset += _LENGTH.size * (count + 1)
+    in_place = not view.readonly
+    (count,) = _COUNT.unpack_from(view, len(MAGIC))
+    lengths = [
+        _LENGTH.unpack_from(view, len(MAGIC) + _COUNT.size + i * _LENGTH.size)[0] for i in range(count + 1)
+    ]
+    offset = header_bytes(count)
     stream = view[offset : offset + lengths[0]]
     offset += lengths[0]
     buffers = []
     for length in lengths[1:]:
-        # A writable copy: tasks (and libraries such as scikit-learn) may write into their inputs.
-        buffers.append(bytearray(view[offset : offset + length]))
+        offset = aligned(offset)
+        buffer = view[offset : offset + length]
+        buffers.append(buffer if in_place else bytearray(buffer))
         offset += length
     return pickle.loads(stream, buffers=buffers)
 
