@@ -90,7 +90,7 @@ def check_job(client, dsk, requested, duplicated=False, concurrency=0):
         dag = group_leaves(dag, concurrency)
     job = new_job_id()
     try:
-        values, report = run_job(
+        values, pending_report = run_job(
             dag,
             client.stores,
             client.invoker,
@@ -99,6 +99,7 @@ def check_job(client, dsk, requested, duplicated=False, concurrency=0):
             keep_keys=True,
             job=job,
         )
+        report = pending_report.result()
         expected = dict(zip(requested, dask.get(dsk, requested), strict=True))
         index = dag.index()
         for key in requested:

@@ -31,7 +31,7 @@ class Client:
         self.config = with_job_settings(cluster.config, **kwargs)
         self.stores = cluster.connect()
         self.invoker = cluster.make_invoker(self.stores, self.config)
-        self.last_report = None
+        self._last_report = None  # a Future: the report completes after the results return
         self._scheduler_context = None
 
     def get(self, dsk, keys, **kwargs):
@@ -53,11 +53,17 @@ class Client:
                 use_proxy=bool(self.config.proxy_address),
                 on_progress=on_progress,
             )
-        self.last_report = report
+        self._last_report = report
         by_key = {dag.keys[task]: value for task, value in values.items()}
         for key, node in finalizers.items():
             by_key[key] = node({d: by_key[d] for d in node.dependencies})
         return repack(keys, by_key)
+
+    @property
+    def last_report(self):
+        """The last job's :class:`JobReport` (None before the first job). Its counters arrive from the
+        executors just after the results, so the first read may wait for them, up to a few seconds."""
+        return None if self._last_report is None else self._last_report.result()
 
     def compute(self, *collections, **kwargs):
         """Compute dask collections; one collection gives its result, several give a tuple."""

@@ -6,8 +6,10 @@ each other. It only listens on the job's channel for finals and errors, and enfo
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 
 from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
 from ..protocol import payload as wire
@@ -35,10 +37,14 @@ def run_job(
     on_progress=None,
     keep_keys: bool = False,
     job: str | None = None,
-) -> tuple[dict[int, object], JobReport]:
-    """Compute every final of ``dag``; returns ({task id: value}, report). Raises a task's exception.
+) -> tuple[dict[int, object], Future[JobReport]]:
+    """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
+    task's exception.
 
-    ``keep_keys`` leaves the job's Redis keys in place for tests and debugging to inspect."""
+    The values return as soon as the finals are read. Collecting the executors' counters (they flush
+    theirs after announcing their last final) and deleting the job's keys happen in a background
+    thread that completes the report: neither is on the path of the user's result. ``keep_keys``
+    leaves the job's Redis keys in place for tests and debugging to inspect."""
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
@@ -68,28 +74,49 @@ def run_job(
             task: serialization.loads(data)
             for task, data in zip(finals, mds.results(job, finals), strict=True)
         }
-        counters, timings = collect_stats(mds, job, len(payloads))
+    except BaseException:
+        end_job(job, stores, keep_keys)
+        raise
     finally:
         subscription.close()
-        kvs_keys = {} if keep_keys else stores.kvs.delete_job(job)
-        if not keep_keys:
-            mds.delete_job(job)
-        mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
+    wall_s = time.perf_counter() - started
     client_bytes = {
         "mds_bytes_written": mds.bytes_written - mds_written_before,
         "mds_bytes_read": mds.bytes_read - mds_read_before,
     }
-    report = build_report(
-        job,
-        time.perf_counter() - started,
-        len(payloads),
-        counters,
-        timings,
-        client_bytes,
-        kvs_keys,
-        config=config,
-    )
-    return values, report
+
+    def finish() -> JobReport:
+        counters, timings = collect_stats(mds, job, len(payloads))
+        kvs_keys = end_job(job, stores, keep_keys)
+        return build_report(
+            job, wall_s, len(payloads), counters, timings, client_bytes, kvs_keys, config=config
+        )
+
+    return values, in_background(finish, name=f"wukong-job-{job}")
+
+
+def end_job(job: str, stores, keep_keys: bool) -> dict[str, int]:
+    """Delete the job's keys (unless kept) and tell stragglers to stop; how many outputs each KVS node
+    held."""
+    kvs_keys = {} if keep_keys else stores.kvs.delete_job(job)
+    if not keep_keys:
+        stores.mds.delete_job(job)
+    stores.mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
+    return kvs_keys
+
+
+def in_background(function, name: str) -> Future:
+    """Run ``function`` in a daemon thread; its result (or exception) arrives in the future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the report
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
