@@ -130,7 +130,7 @@ def check_duplicates_were_delivered(mds, job, leaves, wait_s=15.0):
     """Every invocation arrived twice, and the second delivery of one that ran was dropped."""
     deadline = time.monotonic() + wait_s
     while True:
-        counters, _ = mds.stats(job)
+        counters, _, _ = mds.stats(job)
         expected = 2 * (leaves + counters.get("invoked", 0))
         if counters.get("invocations", 0) >= expected or time.monotonic() > deadline:
             break

@@ -3,6 +3,8 @@ gone once its report is in."""
 
 from __future__ import annotations
 
+import threading
+
 import dask
 import numpy as np
 import pytest
@@ -58,3 +60,27 @@ def test_a_jobs_keys_are_deleted_once_its_report_is_in(client, mds_redis):
     job = client.last_report.job_id  # waits for the counters and the clean-up
     left = sorted(k.decode() for k in mds_redis.scan_iter(match=keys.job_pattern(job)))
     assert left == [keys.cancelled(job)]  # only the flag that stops stragglers
+
+
+def test_the_report_waits_for_an_invoker_that_flushes_after_the_executor_it_invoked(client):
+    """Leaf W invoked X, X invoked Y; W and Y flushed, X not yet. The counts already add up (one leaf
+    run, one invoked run for one invocation counted), but X is still running: wait for it."""
+    from wukong.scheduler.job import collect_stats
+
+    mds, job = client.stores.mds, "statsrace"
+
+    def flush(owner, **counters):
+        mds.add_stats(job, counters, [], [], finished_owner=owner)
+
+    try:
+        for owner in ("L0", "I1", "I2"):
+            assert mds.lease(job, owner, f"delivery-{owner}", 60_000) == "ok"
+        flush("L0", leaf_invocations_run=1, invoked=1, tasks=1)
+        flush("I2", invoked_run=1, tasks=1)
+        late = threading.Timer(0.3, lambda: flush("I1", invoked_run=1, invoked=1, tasks=5))
+        late.start()
+        counters, _ = collect_stats(mds, job, leaves=1, wait_s=10.0)
+        late.join()
+        assert counters["tasks"] == 7 and counters["invoked_run"] == counters["invoked"] == 2
+    finally:
+        mds.delete_job(job)

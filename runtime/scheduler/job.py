@@ -154,15 +154,18 @@ def wait_for_finals(
 
 def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
     """Counters of every invocation; an executor flushes its own after announcing its last final, so
-    wait (bounded) until they add up: every leaf invocation flushed, and as many invoked ones as the
-    flushed invocations say they invoked. An invoked executor may flush before its invoker does; then
-    the invoker's leaf (or the invoker itself) is still missing, so the count cannot add up early."""
+    wait (bounded) until they are all in: every leaf invocation flushed, as many invoked ones as the
+    flushed invocations say they invoked, and none still running (each takes its lease into the job's
+    running set and leaves it when it flushes). The running set closes the gap the counts leave: an
+    unflushed invoker whose invoked executor has flushed makes ``invoked_run`` equal ``invoked`` early."""
     deadline = time.monotonic() + wait_s
     while True:
-        counters, timings = mds.stats(job)
-        all_flushed = counters.get("leaf_invocations_run", 0) >= leaves and counters.get(
-            "invoked_run", 0
-        ) >= counters.get("invoked", 0)
+        counters, timings, running = mds.stats(job)
+        all_flushed = (
+            running == 0
+            and counters.get("leaf_invocations_run", 0) >= leaves
+            and counters.get("invoked_run", 0) >= counters.get("invoked", 0)
+        )
         if all_flushed or time.monotonic() >= deadline:
             return counters, timings
         time.sleep(0.005)

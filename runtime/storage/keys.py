@@ -87,6 +87,11 @@ def lease(job: str, owner: str) -> str:
     return f"wk:{job}:lease:{owner}"
 
 
+def running(job: str) -> str:
+    """The set of invocations (owners) that took their lease and have not flushed their counters (MDS)."""
+    return f"wk:{job}:running"
+
+
 def cancelled(job: str) -> str:
     return f"wk:{job}:cancelled"
 

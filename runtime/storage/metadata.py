@@ -94,6 +94,8 @@ LEASE_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
 if not current then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
   return 'ok'
 end
 if current == 'done' then return 'done' end
@@ -118,7 +120,10 @@ if ARGV[4] ~= '' then
   for id in string.gmatch(ARGV[4], '[^,]+') do redis.call('SADD', KEYS[3], id) end
   redis.call('EXPIRE', KEYS[3], ttl)
 end
-if ARGV[5] == '1' then redis.call('SET', KEYS[4], 'done', 'EX', ttl) end
+if ARGV[5] == '1' then
+  redis.call('SET', KEYS[4], 'done', 'EX', ttl)
+  redis.call('SREM', KEYS[5], ARGV[6])
+end
 return 1
 """
 
@@ -172,14 +177,17 @@ class MetadataStore:
     def done_tasks(self, job: str) -> set[int]:
         return {int(t) for t in self.redis.smembers(keys.done(job))}
 
-    def stats(self, job: str) -> tuple[dict[str, int], list[dict]]:
+    def stats(self, job: str) -> tuple[dict[str, int], list[dict], int]:
+        """(counters, timing records, how many invocations run and have not flushed their counters)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.stats(job))
         pipe.lrange(keys.timings(job), 0, -1)
-        counters, timings = pipe.execute()
+        pipe.scard(keys.running(job))
+        counters, timings, running = pipe.execute()
         return (
             {k.decode(): int(v) for k, v in counters.items()},
             [record for blob in timings for record in json.loads(blob)],
+            running,
         )
 
     def cancel(self, job: str) -> None:
@@ -242,7 +250,9 @@ class MetadataStore:
 
     def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> str:
         """Take or renew the run lease of invocation ``owner``: 'ok', 'held' (another delivery) or 'done'."""
-        return self._lease(keys=[keys.lease(job, owner)], args=[delivery, ttl_ms]).decode()
+        return self._lease(
+            keys=[keys.lease(job, owner), keys.running(job)], args=[delivery, ttl_ms, owner, self.ttl_s]
+        ).decode()
 
     def wait_for_wake(self, job: str, held: list[int], timeout_s: float) -> int | None:
         """Block until a registration wakes one of the ``held`` tasks' executors, or the timeout."""
@@ -292,13 +302,20 @@ class MetadataStore:
     ) -> None:
         """One command: a script adds every counter, the timings, the done tasks (atomic, as MULTI was)."""
         self._add_stats(
-            keys=[keys.stats(job), keys.timings(job), keys.done(job), keys.lease(job, finished_owner or "")],
+            keys=[
+                keys.stats(job),
+                keys.timings(job),
+                keys.done(job),
+                keys.lease(job, finished_owner or ""),
+                keys.running(job),
+            ],
             args=[
                 self.ttl_s,
                 json.dumps({k: v for k, v in counters.items() if v}),
                 json.dumps(timings) if timings else "",
                 ",".join(map(str, done)),
                 "1" if finished_owner is not None else "0",
+                finished_owner or "",
             ],
         )
 
