@@ -37,6 +37,7 @@ JOB_SETTINGS = frozenset(
         "job_timeout_s",
         "task_clustering",
         "task_grouping",
+        "cluster_reductions",
         "big_task_threshold",
         "max_task_fanout",
         "max_payload_bytes",
@@ -87,6 +88,7 @@ class WukongConfig:
     # --- locality ---
     task_clustering: bool = True  # also switches delayed I/O
     task_grouping: bool = True  # fold subtrees of leaves into one task when the DAG outgrows the platform
+    cluster_reductions: bool = True  # run a reduction with the products it sums (GEMM tiles) in one executor
     # Serialized bytes above which an output stays with its executor (clustering, delayed I/O): moving
     # 32 MiB through Redis costs about as much as a small task, and the seed SVD's 80 MB chunks exceed it.
     big_task_threshold: int = 32 * 1024 * 1024

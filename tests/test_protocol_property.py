@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from wukong import Client, LocalCluster
 from wukong.scheduler.dag import build_dag
-from wukong.scheduler.grouping import group_leaves
+from wukong.scheduler.grouping import cluster_reductions, group_leaves
 from wukong.scheduler.job import new_job_id, run_job
 from wukong.storage import keys
 
@@ -84,10 +84,12 @@ def dags(draw, max_tasks=120):
     return dsk, sinks + extra
 
 
-def check_job(client, dsk, requested, duplicated=False, concurrency=0):
+def check_job(client, dsk, requested, duplicated=False, concurrency=0, reductions=False):
     dag = build_dag(dsk, requested)
     if concurrency:
         dag = group_leaves(dag, concurrency)
+    if reductions:
+        dag = cluster_reductions(dag, {key: spec[3] for key, spec in dsk.items()})  # node's size
     job = new_job_id()
     try:
         values, pending_report = run_job(
@@ -184,7 +186,14 @@ def run_property(fault_cluster, data, *, proxy_forced: bool, max_tasks: int):
         max_task_fanout=2 if proxy_forced else data.draw(st.sampled_from([2, 5, 1000])),
     )
     concurrency = data.draw(st.sampled_from([0, 2, 6]))  # 0: no task grouping
-    check_job(client, dsk, requested, duplicated=mode == "duplicate", concurrency=concurrency)
+    check_job(
+        client,
+        dsk,
+        requested,
+        duplicated=mode == "duplicate",
+        concurrency=concurrency,
+        reductions=data.draw(st.booleans()),
+    )
 
 
 # No shrinking: each example is a real job, and the failing example is printed as drawn.

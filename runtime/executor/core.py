@@ -165,7 +165,7 @@ class Invocation:
             )
 
         if isinstance(info.spec, TaskGroup):
-            return info.spec.run(self.clock, done)
+            return info.spec.run(self.clock, done, inputs)
         begin = self.clock()
         value = info.spec(inputs)
         done(info.key, begin, self.clock())

@@ -1,16 +1,15 @@
-"""A task group: a subtree of tiny tasks that one executor runs as one task, in memory.
+"""A task group: several tasks that one executor runs as one task, in memory.
 
-The static scheduler folds *closed in-trees* (every member's only consumer is its parent in the group,
-down to the DAG's leaves) into their root when the DAG has many more leaves than the platform runs at
-once (see ``scheduler/grouping.py``). The group takes the root's place in the DAG: same key, no
-dependencies, the root's value as its output. Its members run in post-order, so at most one value per
-level of the subtree is held at a time; each member is still timed, counted and, when it fails,
-named, as if it had run on its own.
+The static scheduler folds subtrees of tiny leaves, and reductions with the products they sum, into
+their root (see ``scheduler/grouping.py``). The group takes the root's place in the DAG: same key,
+the members' outside inputs as its dependencies, the root's value as its output. Members run in the
+order given (dependencies first; post-order for subtrees, so at most one value per level is held at a
+time); each member is still timed, counted and, when it fails, named, as if it had run on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +31,21 @@ class TaskGroup:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def run(self, clock: Callable[[], float], done: Callable[[Hashable, float, float], None]) -> Any:
-        """Run every member; ``done(key, start, end)`` hears of each one as it completes."""
+    def run(
+        self,
+        clock: Callable[[], float],
+        done: Callable[[Hashable, float, float], None],
+        inputs: Mapping[Hashable, Any] | None = None,
+    ) -> Any:
+        """Run every member on the group's ``inputs`` (its dependencies' values by key);
+        ``done(key, start, end)`` hears of each member as it completes."""
+        inputs = inputs or {}
         values: dict[Hashable, Any] = {}
         for key, node, dependencies in self.steps:
             begin = clock()
             try:
-                values[key] = node({d: values.pop(d) for d in dependencies})  # one consumer each
+                # A member's value has one consumer, in the group; an input may feed several members.
+                values[key] = node({d: values.pop(d) if d in values else inputs[d] for d in dependencies})
             except Exception as exc:
                 raise GroupMemberFailed(key, exc) from None
             done(key, begin, clock())

@@ -10,9 +10,10 @@ import dask
 
 from ..config import with_job_settings
 from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
-from .grouping import group_leaves
+from .grouping import cluster_reductions, group_leaves
 from .job import run_job
 from .progress import progress_hooks
+from .sizes import chunk_bytes
 
 
 class Client:
@@ -44,6 +45,8 @@ class Client:
         dag = build_dag(graph, list(dict.fromkeys(executor_keys)))
         if self.config.task_grouping:
             dag = group_leaves(dag, self.cluster.concurrency)
+        if self.config.cluster_reductions:
+            dag = cluster_reductions(dag, chunk_bytes(dsk, dag.keys))
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             values, report = run_job(
                 dag,
