@@ -18,14 +18,14 @@ def mds_redis(client):
     return client.stores.mds.redis
 
 
-def test_mget_reads_each_value_into_a_bytearray_of_its_own(mds_redis):
+def test_mget_reads_each_value_into_a_writable_buffer_of_its_own(mds_redis):
     big = bytes(range(256)) * 20_000  # 5 MB: many socket reads
     mds_redis.set("wk:test:bulk:big", big)
     mds_redis.set("wk:test:bulk:small", b"x\r\ny")  # CRLF inside a value is data, not framing
     try:
         values = bulk.mget(mds_redis, ["wk:test:bulk:big", "wk:test:bulk:missing", "wk:test:bulk:small"])
-        assert values == [bytearray(big), None, bytearray(b"x\r\ny")]
-        assert all(type(v) is bytearray for v in values if v is not None)
+        assert values == [memoryview(big), None, memoryview(b"x\r\ny")]
+        assert all(type(v) is memoryview and not v.readonly for v in values if v is not None)
         assert mds_redis.get("wk:test:bulk:small") == b"x\r\ny"  # the shared connection is in step
     finally:
         mds_redis.delete("wk:test:bulk:big", "wk:test:bulk:small")
@@ -36,7 +36,7 @@ def test_mget_raises_a_server_error_and_the_connection_stays_usable(mds_redis):
     try:
         with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
             bulk.mget(mds_redis, [])
-        assert bulk.mget(mds_redis, ["wk:test:bulk:one"]) == [bytearray(b"1")]
+        assert bulk.mget(mds_redis, ["wk:test:bulk:one"]) == [memoryview(b"1")]
     finally:
         mds_redis.delete("wk:test:bulk:one")
 

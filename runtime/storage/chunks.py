@@ -20,8 +20,8 @@ def split(data, limit: int) -> tuple[object, list[memoryview]]:
     return MARKER + str(len(parts)).encode(), parts
 
 
-def part_count(head: bytes) -> int | None:
-    """How many parts the value has, or None when ``head`` is the value itself."""
-    if head.startswith(MARKER):
-        return int(head[len(MARKER) :])
+def part_count(head) -> int | None:
+    """How many parts the value has, or None when ``head`` (any bytes-like) is the value itself."""
+    if bytes(head[: len(MARKER)]) == MARKER:
+        return int(bytes(head[len(MARKER) :]))
     return None

@@ -61,7 +61,7 @@ class KVStore:
 
         return queue
 
-    def get_outputs(self, job: str, tasks: list[int]) -> dict[int, bytearray]:
+    def get_outputs(self, job: str, tasks: list[int]) -> dict[int, memoryview | bytearray]:
         """Fetch several outputs, one MGET per node, each into a writable buffer of its own
         (``storage.bulk``); the missing ones are left out."""
         values = self._get_many([keys.output(job, t) for t in tasks])
@@ -88,11 +88,11 @@ class KVStore:
         self.nodes[node].set(key, data, ex=self.ttl_s)
         self.bytes_written[node] += len(data)
 
-    def _get_many(self, key_list: list[str]) -> list[bytearray | None]:
+    def _get_many(self, key_list: list[str]) -> list[memoryview | None]:
         by_node: dict[str, list[int]] = defaultdict(list)
         for index, key in enumerate(key_list):
             by_node[self.node_of(key)].append(index)
-        values: list[bytearray | None] = [None] * len(key_list)
+        values: list[memoryview | None] = [None] * len(key_list)
         for node, indices in by_node.items():
             got = bulk.mget(self.nodes[node], [key_list[i] for i in indices])
             for i, value in zip(indices, got, strict=True):

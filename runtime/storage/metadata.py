@@ -149,7 +149,7 @@ class MetadataStore:
         pipe.execute()
         self.bytes_written += sum(len(v) for v in schedules.values())
 
-    def results(self, job: str, tasks: list[int]) -> list[bytearray | None]:
+    def results(self, job: str, tasks: list[int]) -> list[memoryview | bytearray | None]:
         """The finals' values, each in a writable buffer of its own (``storage.bulk``)."""
         values = bulk.mget(self.redis, [keys.result(job, t) for t in tasks]) if tasks else []
         for index, (task, value) in enumerate(zip(tasks, values, strict=True)):

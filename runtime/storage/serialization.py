@@ -5,8 +5,9 @@ arrays (:func:`serialized_size`), which is what task clustering decides on. The 
 ``bytes``: a header with the frame lengths, the pickle stream, then each buffer at an offset aligned to
 ``ALIGN_BYTES`` (so arrays viewed in place are aligned, as BLAS wants them).
 
-:func:`loads` of a ``bytearray`` (what ``storage.bulk`` reads from Redis) gives arrays that use the
-``bytearray`` in place, writable; of ``bytes`` (read-only), arrays on a writable copy of each buffer:
+:func:`loads` of a writable buffer (a ``bytearray``, or the ``memoryview`` that ``storage.bulk`` reads
+from Redis) gives arrays that use it in place, writable; of ``bytes`` (read-only), arrays on a
+writable copy of each buffer:
 tasks and libraries such as scikit-learn may write into their inputs either way.
 """
 
@@ -91,7 +92,7 @@ def as_bytes(data: bytes | Frames) -> bytes:
     return data.to_bytes() if isinstance(data, Frames) else data
 
 
-def loads(data: bytes | bytearray):
+def loads(data: bytes | bytearray | memoryview):
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError("not a Wukong-serialized value (bad magic)")
     view = memoryview(data)
