@@ -89,9 +89,10 @@ class WukongConfig:
     task_clustering: bool = True  # also switches delayed I/O
     task_grouping: bool = True  # fold subtrees of leaves into one task when the DAG outgrows the platform
     cluster_reductions: bool = True  # run a reduction with the products it sums (GEMM tiles) in one executor
-    # Serialized bytes above which an output stays with its executor (clustering, delayed I/O): moving
-    # 32 MiB through Redis costs about as much as a small task, and the seed SVD's 80 MB chunks exceed it.
-    big_task_threshold: int = 32 * 1024 * 1024
+    # Serialized bytes above which an output stays with its executor (clustering, delayed I/O): writing
+    # 16 MiB to Redis and reading it back costs ~20 ms on loopback (more across a network), more than most
+    # tasks. The seed randomized SVD's 32 MB blocks then stay where they were made (1.47 -> 0.57 s).
+    big_task_threshold: int = 16 * 1024 * 1024
     chunk_large_tasks: bool = False  # split values over max_value_bytes across several keys
     max_value_bytes: int = REDIS_MAX_VALUE_BYTES
     # How long an executor holds a big output for dependents that are not ready yet; registrations wake it,
