@@ -60,7 +60,7 @@ def run_job(
             for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)
         ]
         invoker.invoke(payloads)  # the leaf burst: one RPUSH locally, num_lambda_invokers threads on AWS
-        wait_for_finals(
+        values = wait_for_finals(
             job,
             dag,
             mds,
@@ -69,11 +69,6 @@ def run_job(
             config.job_timeout_s,
             on_progress,
         )
-        finals = sorted(dag.finals)
-        values = {
-            task: serialization.loads(data)
-            for task, data in zip(finals, mds.results(job, finals), strict=True)
-        }
     except BaseException:
         end_job(job, stores, keep_keys)
         raise
@@ -128,7 +123,9 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
 
 def wait_for_finals(
     job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None
-) -> None:
+) -> dict[int, object]:
+    """The finals' values, each read as soon as it is announced (while the rest still run)."""
+    values: dict[int, object] = {}
     remaining = set(dag.finals)
     last_poll = time.monotonic()
     while remaining:
@@ -138,8 +135,9 @@ def wait_for_finals(
             raise JobTimeoutError(job, timeout_s, [dag.keys[t] for t in missing])
         tick = POLL_INTERVAL_S if on_progress is None else PROGRESS_TICK_S
         event = subscription.next_event(min(tick, deadline - now))
+        arrived = set()
         if event is not None and "final" in event:
-            remaining.discard(event["final"])
+            arrived.add(event["final"])
         elif event is not None and "error" in event:
             raise_task_error(mds.error(job))
         if event is None or time.monotonic() - last_poll >= POLL_INTERVAL_S:
@@ -147,9 +145,14 @@ def wait_for_finals(
             error = mds.error(job)
             if error is not None:
                 raise_task_error(error)
-            remaining -= mds.finished_results(job, sorted(remaining))
+            arrived |= mds.finished_results(job, sorted(remaining))
+        if arrived & remaining:
+            tasks = sorted(arrived & remaining)
+            values.update(zip(tasks, map(serialization.loads, mds.results(job, tasks)), strict=True))
+            remaining -= arrived
         if on_progress is not None:
             on_progress(job)
+    return values
 
 
 def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
