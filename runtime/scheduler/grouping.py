@@ -148,6 +148,7 @@ def fold(dag: Dag, groups: Mapping[int, Sequence[int]]) -> Dag:
     def new_id(task: int) -> int:
         return renumber[group_of.get(task, task)]
 
+    keys = dag.keys
     specs, dependencies = [], []
     for task in kept:
         members = groups.get(task)
@@ -157,7 +158,6 @@ def fold(dag: Dag, groups: Mapping[int, Sequence[int]]) -> Dag:
             continue
         inside = set(members)
         outside = sorted({d for m in members for d in dag.dependencies[m] if d not in inside})
-        keys = dag.keys
         steps = tuple((keys[m], dag.specs[m], tuple(keys[d] for d in dag.dependencies[m])) for m in members)
         specs.append(TaskGroup(keys[task], steps))
         dependencies.append(tuple(new_id(d) for d in outside))

@@ -6,8 +6,8 @@ buffer and then builds a ``bytes`` from it; numpy can only view a ``bytes`` read
 ~14 ms against ~5 ms for reading it straight into a buffer of its own that the arrays then use in
 place (benchmarks/README.md). The buffer is numpy's (``np.empty``, seen through a ``memoryview``): it
 is not zeroed first and, 4 MB or more, sits on huge pages, so filling it faults 512 times fewer pages
-than a ``bytearray`` would (an 8 MB read: executor CPU of gemm_4000 in process 2.13 -> 1.81 s). Task outputs and finals, the values that are big, are read with :func:`mget`;
-every other command stays on redis-py, whose connection (with its pool, authentication, timeouts and
+than a ``bytearray`` would (executor CPU of gemm_4000 in process: 2.13 -> 1.81 s). Task outputs and
+finals, the values that are big, are read with :func:`mget`; every other command stays on redis-py, whose connection (with its pool, authentication, timeouts and
 retry policy) this module borrows.
 """
 

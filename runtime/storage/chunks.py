@@ -5,6 +5,8 @@ The value's own key then holds a marker with the number of parts; the parts have
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .serialization import as_bytes
 
 MARKER = b"WKCHUNKS:"
@@ -25,3 +27,12 @@ def part_count(head) -> int | None:
     if bytes(head[: len(MARKER)]) == MARKER:
         return int(bytes(head[len(MARKER) :]))
     return None
+
+
+def whole(head, read: Callable[[list[str]], list], part_key: Callable[[int], str]):
+    """The value whose key holds ``head`` (None if missing): ``head`` itself, or its parts joined,
+    read with ``read(keys)`` from the keys ``part_key(0..n-1)``."""
+    if head is None:
+        return None
+    count = part_count(head)
+    return head if count is None else bytearray().join(read([part_key(n) for n in range(count)]))

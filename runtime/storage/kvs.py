@@ -8,6 +8,7 @@ refused with a clear message otherwise (``storage.chunks``).
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
 from uhashring import HashRing
 
@@ -64,17 +65,11 @@ class KVStore:
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, memoryview | bytearray]:
         """Fetch several outputs, one MGET per node, each into a writable buffer of its own
         (``storage.bulk``); the missing ones are left out."""
-        values = self._get_many([keys.output(job, t) for t in tasks])
         found = {}
-        for task, value in zip(tasks, values, strict=True):
-            if value is None:
-                continue
-            count = chunks.part_count(value)
-            if count is not None:
-                value = bytearray().join(
-                    self._get_many([keys.output_chunk(job, task, n) for n in range(count)])
-                )
-            found[task] = value
+        for task, head in zip(tasks, self._get_many([keys.output(job, t) for t in tasks]), strict=True):
+            value = chunks.whole(head, self._get_many, partial(keys.output_chunk, job, task))
+            if value is not None:
+                found[task] = value
         return found
 
     def delete_job(self, job: str) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 from redis.exceptions import NoScriptError
 
@@ -151,13 +152,11 @@ class MetadataStore:
 
     def results(self, job: str, tasks: list[int]) -> list[memoryview | bytearray | None]:
         """The finals' values, each in a writable buffer of its own (``storage.bulk``)."""
-        values = bulk.mget(self.redis, [keys.result(job, t) for t in tasks]) if tasks else []
-        for index, (task, value) in enumerate(zip(tasks, values, strict=True)):
-            count = None if value is None else chunks.part_count(value)
-            if count is not None:
-                values[index] = bytearray().join(
-                    bulk.mget(self.redis, [keys.result_chunk(job, task, n) for n in range(count)])
-                )
+        heads = bulk.mget(self.redis, [keys.result(job, t) for t in tasks]) if tasks else []
+        values = [
+            chunks.whole(head, partial(bulk.mget, self.redis), partial(keys.result_chunk, job, task))
+            for task, head in zip(tasks, heads, strict=True)
+        ]
         self.bytes_read += sum(len(v) for v in values if v)
         return values
 
