@@ -103,7 +103,7 @@ class WukongConfig:
     local_workers: int = 0  # 0 = two per core
     max_local_workers: int = 0  # the pool grows with queued invocations up to this; 0 = 4x local_workers
     redis_server: str = "redis-server"  # the binary the embedded mode starts
-    local_queue: str = "wk:invocations"  # the Redis list the local workers pop invocations from
+    local_queue: str = ""  # the Redis list the local workers pop invocations from; "": the cluster's own
 
     # --- jobs ---
     job_timeout_s: float = 600.0

@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the examples package
 
 os.environ.setdefault("WUKONG_PROGRESS", "off")
+os.environ.setdefault("WUKONG_TEST_VALIDATE", "1")  # every executor checks its state after every event
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,18 @@ import pytest
 from wukong import ConfigError, load_config
 from wukong.config import config_to_env, with_job_settings
 from wukong.executor.decisions import Backoff, Fanout, plan_fanout, writes_before_registering
+from wukong.protocol.registration import Status
 from wukong.storage import serialization
-from wukong.storage.metadata import DELEGATED, NOT_READY, OURS, READY, TAKEN, WITHHELD, WRITE_NOW
+
+NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW, OURS, DELEGATED = (
+    Status.NOT_READY,
+    Status.READY,
+    Status.TAKEN,
+    Status.WITHHELD,
+    Status.WRITE_NOW,
+    Status.OURS,
+    Status.DELEGATED,
+)
 
 
 class TestDecisions:

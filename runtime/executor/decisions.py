@@ -11,9 +11,10 @@ After a task finishes, its executor registers the output on every dependent and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..storage.metadata import DELEGATED, NOT_READY, OURS, READY, TAKEN, WITHHELD, WRITE_NOW
+from ..protocol.registration import Status
 
 # Delayed I/O re-checks with exponential back-off between these bounds.
 DELAY_FIRST_CHECK_S = 0.005
@@ -29,7 +30,7 @@ class Fanout:
     write_now: bool = False  # give up waiting: write the output, then register on ``withheld``
 
 
-def writes_before_registering(dependency_counts: list[int], big: bool) -> bool:
+def writes_before_registering(dependency_counts: Sequence[int], big: bool) -> bool:
     """Small outputs are written first unless every dependent has this task as its only dependency
     (then its executor runs or invokes them all, and nobody else reads the output). Big outputs are
     never written up front: registration in withhold mode tells which dependents are ready."""
@@ -38,28 +39,32 @@ def writes_before_registering(dependency_counts: list[int], big: bool) -> bool:
     return any(count > 1 for count in dependency_counts)
 
 
-def plan_fanout(dependents: list[int], statuses: list[int], *, become: int | None, big: bool) -> Fanout:
-    """Decide from one registration's statuses (see ``storage.metadata``) what happens next.
+def plan_fanout(
+    dependents: Sequence[int], statuses: Sequence[Status], *, become: int | None, big: bool
+) -> Fanout:
+    """Decide from one registration's statuses (``protocol.registration.Status``) what happens next.
 
     What this invocation claimed before (a retry) it runs here again, and what it delegated it invokes
     again, so a retry follows the path of the delivery that died. Of what it claims now, it runs one
     here (the static ``become`` if possible) and invokes the rest; with a big output it runs them all
     here (task clustering)."""
-    by_status: dict[int, list[int]] = {}
+    by_status: dict[Status, list[int]] = {}
     for dependent, status in zip(dependents, statuses, strict=True):
-        assert status in (NOT_READY, READY, TAKEN, WITHHELD, WRITE_NOW, OURS, DELEGATED), status
+        assert status != Status.CANCELLED, "a cancelled registration has no plan"
         by_status.setdefault(status, []).append(dependent)
-    claimed = by_status.get(READY, [])
+    claimed = by_status.get(Status.READY, [])
     if become in claimed:
         claimed.remove(become)
         claimed.insert(0, become)
     local, invoke = (claimed, []) if big else (claimed[:1], claimed[1:])
     return Fanout(
-        run_locally=tuple(local + by_status.get(OURS, [])),
+        run_locally=tuple(local + by_status.get(Status.OURS, [])),
         invoke=tuple(invoke),
-        reinvoke=tuple(by_status.get(DELEGATED, [])),
-        withheld=tuple(d for d, s in zip(dependents, statuses, strict=True) if s in (WITHHELD, WRITE_NOW)),
-        write_now=WRITE_NOW in by_status,
+        reinvoke=tuple(by_status.get(Status.DELEGATED, [])),
+        withheld=tuple(
+            d for d, s in zip(dependents, statuses, strict=True) if s in (Status.WITHHELD, Status.WRITE_NOW)
+        ),
+        write_now=Status.WRITE_NOW in by_status,
     )
 
 

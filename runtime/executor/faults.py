@@ -1,10 +1,11 @@
-"""Test-only fault injection, off unless ``WUKONG_TEST_FAULTS`` holds a JSON spec, e.g.::
+"""Test-only hooks: fault injection, off unless ``WUKONG_TEST_FAULTS`` holds a JSON spec, e.g.::
 
     {"kill": {"at": ["after_task", "before_register"], "probability": 0.1}, "duplicate": true}
 
 ``kill`` ends the executor's process at that point (once per job, invocation and task, so the
 redelivered invocation gets through); ``duplicate`` makes the local invoker deliver every invocation
 twice, as Lambda's retries can. The protocol tests use it to prove readiness is exactly-once.
+``WUKONG_TEST_VALIDATE=1`` makes every executor check its state's invariants after every event.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import json
 import os
 import random
 
+from ..storage import keys
+
 SPEC = json.loads(os.environ.get("WUKONG_TEST_FAULTS") or "null")
+
+
+def validate_state() -> bool:
+    return os.environ.get("WUKONG_TEST_VALIDATE") == "1"
 
 
 def duplicate_deliveries() -> bool:
@@ -30,6 +37,6 @@ def fault_point(name: str, invocation, task: int) -> None:
         return
     if random.random() >= kill.get("probability", 0):
         return
-    marker = f"wk:test:killed:{invocation.job}:{invocation.owner}:{task}"
+    marker = keys.test_fault_marker(invocation.job, invocation.owner, task)
     if invocation.mds.redis.set(marker, 1, nx=True, ex=600):
         os._exit(17)

@@ -2,7 +2,7 @@
 
 Lambda delivers an asynchronous invocation at least once. Claims in the MDS are per invocation
 (``owner``), so any delivery could run it; the lease decides which one does. The holder renews it from a
-background thread while it runs and marks it "done" when it finishes.
+background thread while it runs and marks it ``LeaseState.DONE`` when it finishes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 import uuid
 
 from ..config import LEASE_RENEW_S, LEASE_TTL_S, LEASE_WAIT_S
+from ..protocol.registration import LeaseState
 
 POLL_S = 0.05
 
@@ -21,12 +22,12 @@ def new_delivery_id() -> str:
     return uuid.uuid4().hex
 
 
-def acquire(mds, job: str, owner: str, delivery: str, clock=time.monotonic) -> str:
-    """'ok' when this delivery may run; 'done' or 'held' when another delivery has it (then stop)."""
+def acquire(mds, job: str, owner: str, delivery: str, clock=time.monotonic) -> LeaseState:
+    """OK when this delivery may run; DONE or HELD when another delivery has it (then stop)."""
     deadline = clock() + LEASE_WAIT_S
     while True:
         state = mds.lease(job, owner, delivery, int(LEASE_TTL_S * 1000))
-        if state != "held" or clock() >= deadline:
+        if state != LeaseState.HELD or clock() >= deadline:
             return state
         time.sleep(POLL_S)
 

@@ -18,6 +18,7 @@ import weakref
 from ..config import LAMBDA_DEFAULT_CONCURRENCY, load_config
 from ..executor import faults
 from ..invokers import LambdaInvoker, LocalInvoker
+from ..storage import keys
 from ..storage.connect import connect
 from .pool import WorkerPool, pool_size
 from .redis_server import RedisServer
@@ -42,7 +43,7 @@ class LocalCluster:
 
     def start_local(self) -> None:
         config = self.config
-        changes = {"local_queue": f"wk:invocations:{secrets.token_hex(6)}"}
+        changes = {"local_queue": config.local_queue or keys.local_queue(secrets.token_hex(6))}
         if not config.host:
             mds = self.start_server()
             changes.update(host=mds.address, mds_password=mds.password)

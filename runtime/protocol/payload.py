@@ -5,22 +5,26 @@
      "py": "3.11", "settings": {...JobSettings...}}
 
 ``owner`` names the invocation for claims: a redelivered invocation has the same owner, so it keeps
-the claims its first delivery made (Lambda retries asynchronous invocations).
+the claims its first delivery made (Lambda retries asynchronous invocations). Binary parts (schedules,
+inline inputs) are bytes carried as base64 text under keys that end in ``_b64`` or in ``inputs``.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
-from dataclasses import asdict, dataclass
-
-from ..invokers.base import b64
+from dataclasses import asdict, dataclass, fields
 
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+# Room left in a payload for its JSON (job id, owner, settings, the inputs' keys): what is not base64.
+PAYLOAD_ENVELOPE_BYTES = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobSettings:
-    """The per-job knobs every executor of the job needs, copied from the client's config."""
+    """The per-job knobs every executor of the job needs, copied by name from the client's config
+    (``config.EXECUTOR_JOB_SETTINGS`` lists the same names), plus whether the proxy may be used."""
 
     task_clustering: bool
     big_task_threshold: int
@@ -31,14 +35,18 @@ class JobSettings:
 
     @classmethod
     def from_config(cls, config, use_proxy: bool) -> JobSettings:
-        return cls(
-            config.task_clustering,
-            config.big_task_threshold,
-            config.max_task_fanout,
-            config.max_payload_bytes,
-            config.delayed_io_max_wait_s,
-            use_proxy,
-        )
+        names = [f.name for f in fields(cls) if f.name != "use_proxy"]
+        return cls(**{name: getattr(config, name) for name in names}, use_proxy=use_proxy)
+
+    @classmethod
+    def from_payload(cls, data: dict) -> JobSettings:
+        return cls(**data)
+
+
+def payload_room(max_payload_bytes: int) -> int:
+    """How many raw bytes (schedules, inputs) fit in one payload: base64 grows them by 4/3, and the
+    JSON around them takes ``PAYLOAD_ENVELOPE_BYTES``."""
+    return max(0, (max_payload_bytes - PAYLOAD_ENVELOPE_BYTES) * 3 // 4)
 
 
 def invocation(
@@ -63,6 +71,24 @@ def invocation(
     if inputs:
         payload["inputs"] = {str(task): b64(data) for task, data in inputs.items()}
     return payload
+
+
+def encode(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def decode(data: bytes | str | dict) -> dict:
+    if isinstance(data, dict):
+        return data
+    return json.loads(data)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
 
 
 def leaf_owner(leaf: int) -> str:

@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import Future
 
 from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
+from ..protocol import counters as names
 from ..protocol import payload as wire
 from ..storage import serialization
 from .dag import Dag
@@ -76,8 +77,8 @@ def run_job(
         subscription.close()
     wall_s = time.perf_counter() - started
     client_bytes = {
-        "mds_bytes_written": mds.bytes_written - mds_written_before,
-        "mds_bytes_read": mds.bytes_read - mds_read_before,
+        names.MDS_BYTES_WRITTEN: mds.bytes_written - mds_written_before,
+        names.MDS_BYTES_READ: mds.bytes_read - mds_read_before,
     }
 
     def finish() -> JobReport:
@@ -115,7 +116,7 @@ def in_background(function, name: str) -> Future:
 
 
 def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
-    fits = len(schedule) * 4 // 3 + 1024 <= max_payload_bytes  # base64 grows 4/3
+    fits = len(schedule) <= wire.payload_room(max_payload_bytes)
     return wire.invocation(
         job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
     )
@@ -157,19 +158,11 @@ def wait_for_finals(
 
 def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
     """Counters of every invocation; an executor flushes its own after announcing its last final, so
-    wait (bounded) until they are all in: every leaf invocation flushed, as many invoked ones as the
-    flushed invocations say they invoked, and none still running (each takes its lease into the job's
-    running set and leaves it when it flushes). The running set closes the gap the counts leave: an
-    unflushed invoker whose invoked executor has flushed makes ``invoked_run`` equal ``invoked`` early."""
+    wait (bounded) until they are all in (``protocol.counters.all_flushed``)."""
     deadline = time.monotonic() + wait_s
     while True:
         counters, timings, running = mds.stats(job)
-        all_flushed = (
-            running == 0
-            and counters.get("leaf_invocations_run", 0) >= leaves
-            and counters.get("invoked_run", 0) >= counters.get("invoked", 0)
-        )
-        if all_flushed or time.monotonic() >= deadline:
+        if names.all_flushed(counters, leaves, running) or time.monotonic() >= deadline:
             return counters, timings
         time.sleep(0.005)
 

@@ -82,6 +82,11 @@ def wake(job: str, task: int) -> str:
     return f"{wake_prefix(job)}{task}"
 
 
+def woken_task(wake_key: str) -> int:
+    """The task of a :func:`wake` key."""
+    return int(wake_key.rsplit(":", 1)[1])
+
+
 def lease(job: str, owner: str) -> str:
     """Which delivery of invocation ``owner`` is running it ("done" once one finished) (MDS)."""
     return f"wk:{job}:lease:{owner}"
@@ -109,6 +114,16 @@ def timings(job: str) -> str:
 def events(job: str) -> str:
     """The pub/sub channel on which executors announce finals and errors."""
     return f"wk:{job}:events"
+
+
+def local_queue(cluster_token: str) -> str:
+    """Local mode: the Redis list one cluster's workers pop invocations from."""
+    return f"wk:invocations:{cluster_token}"
+
+
+def test_fault_marker(job: str, owner: str, task: int) -> str:
+    """Test-only: the fault hook killed this invocation at this task once already."""
+    return f"wk:test:killed:{job}:{owner}:{task}"
 
 
 def ready_workers(queue: str) -> str:

@@ -1,12 +1,8 @@
 """The metadata store (MDS): schedules, readiness, claims, results, errors and counters of a job.
 
-Readiness is a set per task (which dependencies registered), never a bare counter, so a registration
-delivered twice counts once. The registration that completes the set also claims the task for its
-invocation (``owner``). An owner runs what it claims itself, or hands it to a new invocation by
-*delegating* the claim (to ``I<task>``) before invoking it; a retried invocation carries the same owner,
-so it finds its own claims (and runs them again) and its delegations (and invokes them again, which the
-run lease makes harmless). That keeps a retry on the path of the delivery that died. All of it happens
-in one Lua script: one round trip for every dependent of a finished task.
+What a registration answers and the scripts that decide it are the protocol's
+(``protocol/registration.py``); this module runs them and every other MDS command, with the key
+formats of ``storage/keys.py``.
 """
 
 from __future__ import annotations
@@ -18,115 +14,9 @@ from functools import partial
 from redis.exceptions import NoScriptError
 
 from ..config import REDIS_MAX_VALUE_BYTES
+from ..protocol import registration
+from ..protocol.registration import LeaseState, Status
 from . import bulk, chunks, keys
-
-# What a registration says about one dependent.
-NOT_READY = 0  # registered; other dependencies are still missing
-READY = 1  # registered, the set is complete, and the caller's invocation just claimed the task
-TAKEN = 2  # the set is complete but another invocation owns the task
-WITHHELD = 3  # (withhold mode) not registered: it would not complete the set; marked as held
-WRITE_NOW = 4  # (withhold mode) not registered, and every missing dependency is held: this holder must write
-OURS = 5  # the set is complete and the caller's invocation claimed it before (a retry): run it here
-DELEGATED = 6  # the caller's invocation claimed it before and delegated it: invoke it again
-CANCELLED = -1
-
-REGISTER_SCRIPT = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
-local task, owner, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local withhold = ARGV[4] == '1'
-if ARGV[5] ~= '' then
-  for id in string.gmatch(ARGV[5], '[^,]+') do redis.call('SADD', KEYS[1], id) end
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-local out = {}
-local n = (#ARGV - 6) / 2
-for i = 1, n do
-  local reg, claim, held = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
-  local need = tonumber(ARGV[6 + i])
-  local member = redis.call('SISMEMBER', reg, task)
-  local after = redis.call('SCARD', reg) + 1 - member
-  if withhold and after < need then
-    redis.call('SADD', held, task)
-    redis.call('EXPIRE', held, ttl)
-    local others, lowest = 0, tonumber(task)
-    for _, h in ipairs(redis.call('SMEMBERS', held)) do
-      if h ~= task and redis.call('SISMEMBER', reg, h) == 0 then
-        others = others + 1
-        if tonumber(h) < lowest then lowest = tonumber(h) end
-      end
-    end
-    if after + others >= need and lowest == tonumber(task) then out[i] = 4 else out[i] = 3 end
-  else
-    if member == 0 then
-      redis.call('SADD', reg, task)
-      redis.call('EXPIRE', reg, ttl)
-      -- wake the executors holding other inputs of this dependent back (delayed I/O)
-      if redis.call('SCARD', held) > 0 then
-        for _, h in ipairs(redis.call('SMEMBERS', held)) do
-          if h ~= task and redis.call('SISMEMBER', reg, h) == 0 then
-            redis.call('RPUSH', ARGV[6] .. h, '1')
-            redis.call('EXPIRE', ARGV[6] .. h, ttl)
-          end
-        end
-      end
-    end
-    if after >= need then
-      local current = redis.call('GET', claim)
-      if not current then
-        redis.call('SET', claim, owner, 'EX', ttl)
-        out[i] = 1
-      elseif current == owner then
-        out[i] = 5
-      elseif current == ARGV[6 + n + i] then
-        out[i] = 6
-      else
-        out[i] = 2
-      end
-    else
-      out[i] = 0
-    end
-  end
-end
-return out
-"""
-
-
-LEASE_SCRIPT = """
-local current = redis.call('GET', KEYS[1])
-if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  return 'ok'
-end
-if current == 'done' then return 'done' end
-if current == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'ok'
-end
-return 'held'
-"""
-LEASE_DONE = "done"
-
-
-ADD_STATS_SCRIPT = """
-local ttl = tonumber(ARGV[1])
-for name, value in pairs(cjson.decode(ARGV[2])) do redis.call('HINCRBY', KEYS[1], name, value) end
-redis.call('EXPIRE', KEYS[1], ttl)
-if ARGV[3] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ttl)
-end
-if ARGV[4] ~= '' then
-  for id in string.gmatch(ARGV[4], '[^,]+') do redis.call('SADD', KEYS[3], id) end
-  redis.call('EXPIRE', KEYS[3], ttl)
-end
-if ARGV[5] == '1' then
-  redis.call('SET', KEYS[4], 'done', 'EX', ttl)
-  redis.call('SREM', KEYS[5], ARGV[6])
-end
-return 1
-"""
 
 
 class MetadataStore:
@@ -136,9 +26,9 @@ class MetadataStore:
         self.redis = client
         self.ttl_s = ttl_s
         self.max_value_bytes = max_value_bytes
-        self._register = client.register_script(REGISTER_SCRIPT)
-        self._add_stats = client.register_script(ADD_STATS_SCRIPT)
-        self._lease = client.register_script(LEASE_SCRIPT)
+        self._register = client.register_script(registration.REGISTER_SCRIPT)
+        self._add_stats = client.register_script(registration.STATS_SCRIPT)
+        self._lease = client.register_script(registration.LEASE_SCRIPT)
         self.bytes_written = 0
         self.bytes_read = 0
 
@@ -211,52 +101,50 @@ class MetadataStore:
         done: list[int],
         withhold: bool,
         before=None,
-    ) -> list[int] | None:
+    ) -> list[Status] | None:
         """Register ``task`` on each (dependent, dependency count, delegate owner); None if cancelled.
 
         Withhold mode registers only where it completes the set, and marks the rest as held (delayed I/O).
+        ``before`` queues commands (an output's SET) to run first on this connection, in one round trip.
         """
-        script_keys = [keys.done(job), keys.cancelled(job)]
-        for dependent, _, _ in dependents:
-            script_keys += [
-                keys.registered(job, dependent),
-                keys.claim(job, dependent),
-                keys.held(job, dependent),
-            ]
-        args = [
-            task,
-            owner,
-            self.ttl_s,
-            "1" if withhold else "0",
-            ",".join(map(str, done)),
-            keys.wake_prefix(job),
-        ]
-        args += [count for _, count, _ in dependents]
-        args += [delegate for _, _, delegate in dependents]
+        script_keys, args = registration.register_call(
+            done_key=keys.done(job),
+            cancelled_key=keys.cancelled(job),
+            dependents=[
+                (keys.registered(job, d), keys.claim(job, d), keys.held(job, d), count, delegate)
+                for d, count, delegate in dependents
+            ],
+            task=task,
+            owner=owner,
+            ttl_s=self.ttl_s,
+            withhold=withhold,
+            done=done,
+            wake_prefix=keys.wake_prefix(job),
+        )
         if before is None:
-            statuses = self._register(keys=script_keys, args=args)
-        else:  # one round trip: the commands ``before`` queues run first, in order, on this connection
+            reply = self._register(keys=script_keys, args=args)
+        else:
             pipe = self.redis.pipeline(transaction=False)
             before(pipe)
             pipe.evalsha(self._register.sha, len(script_keys), *script_keys, *args)
             try:
-                statuses = pipe.execute()[-1]
+                reply = pipe.execute()[-1]
             except NoScriptError:  # first use on this server: the SET ran
-                statuses = self._register(keys=script_keys, args=args)
-        if statuses and statuses[0] == CANCELLED:
-            return None
-        return [int(s) for s in statuses]
+                reply = self._register(keys=script_keys, args=args)
+        return registration.parse_statuses(reply)
 
-    def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> str:
-        """Take or renew the run lease of invocation ``owner``: 'ok', 'held' (another delivery) or 'done'."""
-        return self._lease(
-            keys=[keys.lease(job, owner), keys.running(job)], args=[delivery, ttl_ms, owner, self.ttl_s]
-        ).decode()
+    def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> LeaseState:
+        """Take or renew the run lease of invocation ``owner``: OK, HELD (another delivery) or DONE."""
+        return LeaseState(
+            self._lease(
+                keys=[keys.lease(job, owner), keys.running(job)], args=[delivery, ttl_ms, owner, self.ttl_s]
+            ).decode()
+        )
 
     def wait_for_wake(self, job: str, held: list[int], timeout_s: float) -> int | None:
         """Block until a registration wakes one of the ``held`` tasks' executors, or the timeout."""
         reply = self.redis.blpop([keys.wake(job, t) for t in held], timeout=timeout_s)
-        return None if reply is None else int(reply[0].decode().rsplit(":", 1)[1])
+        return None if reply is None else keys.woken_task(reply[0].decode())
 
     def claims(self, job: str, tasks: list[int]) -> list[str | None]:
         return [
