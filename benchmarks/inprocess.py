@@ -51,13 +51,15 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
 
     from wukong import Client
     from wukong.executor.handler import lambda_handler
+    from wukong.platforms import Platform
+    from wukong.storage.connect import connect
 
     client = Client(cluster, progress="off")
     client.invoker = invoker = QueueInvoker()
     import wukong.executor.handler as handler
 
     # The executor gets its own connections (as a worker has) and this process's queue.
-    handler._ENVIRONMENT = (cluster.connect(), invoker, None)
+    handler._PLATFORM = Platform(connect(cluster.config), invoker)
     round_trips = collections.Counter()
     original = redis.connection.AbstractConnection.send_packed_command
 
@@ -110,7 +112,7 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
         redis.connection.AbstractConnection.send_packed_command = original
         for c, pack in packs.items():
             c.pack = pack
-        handler._ENVIRONMENT = None
+        handler._PLATFORM = None
     if "error" in outcome:
         raise outcome["error"]
     report = client.last_report

@@ -2,7 +2,9 @@
 
 Precedence, highest first: keyword arguments, ``WUKONG_<NAME>`` environment variables, dask's config
 (``wukong.<name>``, e.g. ``/etc/dask/wukong.yaml`` that the CDK stack writes on the scheduler VM), defaults.
-Every limit and default of the project lives here; names carry their units.
+Every setting a user can change is a field here, and the platform limits they relate to are constants
+here; names carry their units. Internal constants (poll intervals, back-off bounds) live with the code
+they pace, with their units in their names.
 """
 
 from __future__ import annotations
@@ -31,21 +33,24 @@ DASK_CONFIG_SECTION = "wukong"
 NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID"})
 TEST_ENV_PREFIX = "WUKONG_TEST_"
 
-# Settings a Client may set for its own jobs (they travel with the job); the rest belong to the cluster.
-JOB_SETTINGS = frozenset(
-    {
-        "job_timeout_s",
-        "task_clustering",
-        "task_grouping",
-        "cluster_reductions",
-        "big_task_threshold",
-        "max_task_fanout",
-        "max_payload_bytes",
-        "delayed_io_max_wait_s",
-        "progress",
-        "num_lambda_invokers",
-    }
+# Settings a Client may set for its own jobs; the rest belong to the cluster. The executor's ones travel
+# with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy``);
+# the client's shape the job before it runs.
+EXECUTOR_JOB_SETTINGS = (
+    "task_clustering",
+    "big_task_threshold",
+    "max_task_fanout",
+    "max_payload_bytes",
+    "delayed_io_max_wait_s",
 )
+CLIENT_JOB_SETTINGS = (
+    "job_timeout_s",
+    "task_grouping",
+    "cluster_reductions",
+    "progress",
+    "num_lambda_invokers",
+)
+JOB_SETTINGS = frozenset(EXECUTOR_JOB_SETTINGS + CLIENT_JOB_SETTINGS)
 
 # Names the seed accepted with no meaning here; kept so old scripts keep running.
 IGNORED_ARGUMENTS = frozenset({"n_workers"})
@@ -197,10 +202,15 @@ def load_config(**kwargs) -> WukongConfig:
     for name, value in kwargs.items():
         if name in IGNORED_ARGUMENTS:
             continue
-        if name not in FIELD_TYPES:
-            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+        check_known(name, repr(name))
         values[name] = value
     return WukongConfig(**{name: coerce(name, value) for name, value in values.items()})
+
+
+def check_known(name: str, where: str) -> None:
+    """Raise ConfigError for a name that is no setting; ``where`` says how it was given."""
+    if name not in FIELD_TYPES:
+        raise ConfigError(f"unknown setting {where}; known settings: {', '.join(sorted(FIELD_TYPES))}")
 
 
 def coerce(name: str, value: Any) -> Any:
@@ -250,13 +260,8 @@ def _from_environment() -> dict[str, Any]:
         ):
             continue
         name = env_name[len(ENV_PREFIX) :].lower()
-        if name in FIELD_TYPES:
-            found[name] = value
-        else:
-            raise ConfigError(
-                f"unknown setting in environment variable {env_name}; "
-                f"known settings: {', '.join(sorted(FIELD_TYPES))}"
-            )
+        check_known(name, f"in environment variable {env_name}")
+        found[name] = value
     return found
 
 
@@ -267,11 +272,7 @@ def _from_dask_config() -> dict[str, Any]:
     found = {}
     for raw_name, value in section.items():
         name = raw_name.replace("-", "_")
-        if name not in FIELD_TYPES:
-            raise ConfigError(
-                f"unknown setting wukong.{raw_name} in dask config; "
-                f"known settings: {', '.join(sorted(FIELD_TYPES))}"
-            )
+        check_known(name, f"wukong.{raw_name} in dask config")
         found[name] = value
     return found
 
@@ -296,8 +297,7 @@ def config_to_env(config: WukongConfig) -> dict[str, str]:
 def with_job_settings(config: WukongConfig, **settings) -> WukongConfig:
     """``config`` with per-client job settings; cluster settings are refused with a pointer to LocalCluster."""
     for name in settings:
-        if name not in FIELD_TYPES:
-            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+        check_known(name, repr(name))
         if name not in JOB_SETTINGS:
             raise ConfigError(
                 f"setting {name!r} belongs to the cluster: pass it to LocalCluster(...), "

@@ -119,6 +119,7 @@ def test_invoker_function_fans_out_to_the_executor(executor, monkeypatch):
     from wukong.invokers.handler import lambda_handler
 
     with LambdaEndpoint({EXECUTOR: executor, INVOKER: lambda_handler}) as endpoint:
+        monkeypatch.setenv("WUKONG_MODE", "aws")  # as the stack sets it on the function
         monkeypatch.setenv("WUKONG_LAMBDA_ENDPOINT_URL", endpoint.url)
         monkeypatch.setenv("WUKONG_EXECUTOR_FUNCTION_NAME", EXECUTOR)
         monkeypatch.setenv("WUKONG_AWS_REGION", REGION)

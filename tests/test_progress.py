@@ -22,8 +22,8 @@ from dask.callbacks import Callback
 from dask.diagnostics import ProgressBar
 
 from wukong import Client
+from wukong.diagnostics.progress import Replay, initial_state
 from wukong.scheduler.dag import build_dag
-from wukong.scheduler.progress import Replay, initial_state
 
 STEP_S = 0.3  # each task of the slow chain sleeps this long: the job takes well over a second
 

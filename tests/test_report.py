@@ -10,8 +10,8 @@ import pytest
 
 from examples.workloads import tree_reduction
 from wukong import WukongConfig
-from wukong.scheduler.report import build_report, estimate_cost
-from wukong.scheduler.timeline import layout, task_group
+from wukong.diagnostics.report import build_report, estimate_cost
+from wukong.diagnostics.timeline import key_prefix, layout
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +107,14 @@ def test_png_timeline(tree_report, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_timeline_of_an_array_job_names_its_task_groups(client, tmp_path):
+def test_timeline_of_an_array_job_names_its_key_prefixes(client, tmp_path):
     import dask.array as da
 
     x = da.ones((40, 40), chunks=(10, 10))
     (total,) = dask.compute((x @ x.T).sum(), scheduler=client.get)
     assert total == 40 * 40 * 40
     plan = layout(client.last_report.timings)
-    assert {"ones_like", "chunk_sum", "sum"} <= set(plan.groups)  # dask's key prefixes, tuple keys parsed
+    assert {"ones_like", "chunk_sum", "sum"} <= set(plan.prefixes)  # dask's key prefixes, tuple keys parsed
     path = client.last_report.timeline(tmp_path / "array.svg")
     assert path.read_text().startswith("<svg")
 
@@ -150,9 +150,9 @@ def test_layout_packs_invocations_that_never_overlap():
     ]
 
 
-def test_task_group_reads_tuple_keys_back():
-    assert task_group("('matmul-1f2e3d4c5b6a79880123456789abcdef', 0, 1)") == "matmul"
-    assert task_group("add-3e9b5fdb-8196-440d-9f08-ac0055da7d79") == "add"
+def test_key_prefix_reads_tuple_keys_back():
+    assert key_prefix("('matmul-1f2e3d4c5b6a79880123456789abcdef', 0, 1)") == "matmul"
+    assert key_prefix("add-3e9b5fdb-8196-440d-9f08-ac0055da7d79") == "add"
 
 
 def test_cost_uses_the_clusters_prices_and_memory():

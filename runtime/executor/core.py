@@ -19,9 +19,9 @@ from ..protocol import payload as wire
 from ..protocol.schedule import decode_schedule
 from ..protocol.task_group import GroupMemberFailed, TaskGroup
 from ..storage import serialization
+from ..testhooks import fault_point, validate_state
 from . import lease
 from . import state as s
-from .faults import fault_point, validate_state
 
 log = logging.getLogger("wukong.executor")
 

@@ -6,13 +6,12 @@ invokers") so that thousands of leaves start in parallel from inside AWS.
 
 from __future__ import annotations
 
+from .. import platforms
 from ..config import load_config
-from .aws_lambda import LambdaInvoker
 
 
 def lambda_handler(event, context):
-    config = load_config()
-    invoker = LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
+    invoker = platforms.make_invoker(load_config(), platforms.Role.INVOKER_FUNCTION)
     payloads = event["payloads"]
     invoker.invoke(payloads)
     return {"invoked": len(payloads)}

@@ -15,9 +15,8 @@ import atexit
 import secrets
 import weakref
 
+from .. import platforms, testhooks
 from ..config import LAMBDA_DEFAULT_CONCURRENCY, load_config
-from ..executor import faults
-from ..invokers import LambdaInvoker, LocalInvoker
 from ..storage import keys
 from ..storage.connect import connect
 from .pool import WorkerPool, pool_size
@@ -32,7 +31,7 @@ class LocalCluster:
         self.proxy = None
         self.closed = False
         # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
-        self.duplicate_deliveries = faults.duplicate_deliveries()
+        self.duplicate_deliveries = testhooks.duplicate_deliveries()
         atexit.register(_close_at_exit, weakref.ref(self))
         try:
             if self.config.mode == "local":
@@ -71,12 +70,11 @@ class LocalCluster:
         self.servers.append(server)
         return server
 
-    def make_invoker(self, stores, config=None):
-        """The transport that starts executors for this cluster (``config``: a client's, if it has its own)."""
-        config = config or self.config
-        if config.mode == "aws":
-            return LambdaInvoker.for_executors(config, concurrency=config.num_lambda_invokers)
-        return LocalInvoker(stores.mds.redis, config.local_queue, duplicate=self.duplicate_deliveries)
+    def platform(self, config=None) -> platforms.Platform:
+        """A client's stores and the invoker of its leaf bursts (``config``: the client's, if it has its own)."""
+        return platforms.build(
+            config or self.config, platforms.Role.CLIENT, duplicate=self.duplicate_deliveries
+        )
 
     @property
     def concurrency(self) -> int:
@@ -86,9 +84,6 @@ class LocalCluster:
         if self.config.mode == "aws":
             return LAMBDA_DEFAULT_CONCURRENCY
         return pool_size(self.config)[1]
-
-    def connect(self):
-        return connect(self.config)
 
     def close(self) -> None:
         if self.closed:

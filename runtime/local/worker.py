@@ -23,10 +23,10 @@ def main(idle_exit_s: float = 0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the user's Ctrl-C is the client's to handle
     worker_id = os.environ["WUKONG_WORKER_ID"]
     parent = os.getppid()
-    stores, invoker, _ = environment()
-    queue = invoker.queue
+    platform = environment()
+    queue = platform.invoker.queue
     inflight = keys.inflight(queue, worker_id)
-    redis = stores.mds.redis
+    redis = platform.stores.mds.redis
     import dask.array  # noqa: F401  (warm: the first task should not pay for imports)
 
     redis.sadd(keys.ready_workers(queue), worker_id)

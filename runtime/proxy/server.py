@@ -12,24 +12,14 @@ import secrets
 import subprocess
 import sys
 
+from .. import platforms
 from ..config import WukongConfig
-from ..executor import faults
-from ..invokers import LambdaInvoker, LocalInvoker
 from ..local.processes import runtime_env, spawn, stop
-from ..storage.connect import connect, secret_value
+from ..storage.connect import secret_value
 from . import protocol
 
 log = logging.getLogger("wukong.proxy")
-PROXY_INVOKE_CONCURRENCY = 64  # parallel Lambda Invoke calls: the reason the proxy exists
 READY_LINE = "wukong proxy listening on "
-
-
-def make_invoker(config: WukongConfig):
-    if config.mode == "aws":
-        return LambdaInvoker.for_executors(config, concurrency=PROXY_INVOKE_CONCURRENCY)
-    return LocalInvoker(
-        connect(config).mds.redis, config.local_queue, duplicate=faults.duplicate_deliveries()
-    )
 
 
 async def handle(reader, writer, secret: str, invoker, stats: dict) -> None:
@@ -77,7 +67,7 @@ async def serve(config: WukongConfig, host: str, port: int) -> None:
     secret = config.proxy_secret or secret_value(config.proxy_secret_arn, "secret", config)
     if not secret:
         raise SystemExit("wukong proxy: no secret configured (set proxy_secret or proxy_secret_arn)")
-    invoker = make_invoker(config)
+    invoker = platforms.build(config, platforms.Role.PROXY).invoker
     stats = {"fanouts": 0, "invoked": 0}
     server = await asyncio.start_server(lambda r, w: handle(r, w, secret, invoker, stats), host, port)
     bound = server.sockets[0].getsockname()

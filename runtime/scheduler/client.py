@@ -9,10 +9,10 @@ from __future__ import annotations
 import dask
 
 from ..config import with_job_settings
+from ..diagnostics.progress import progress_hooks
 from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
-from .progress import progress_hooks
 from .sizes import chunk_bytes
 
 
@@ -30,8 +30,8 @@ class Client:
             self.owns_cluster = False
         self.cluster = cluster
         self.config = with_job_settings(cluster.config, **kwargs)
-        self.stores = cluster.connect()
-        self.invoker = cluster.make_invoker(self.stores, self.config)
+        platform = cluster.platform(self.config)
+        self.stores, self.invoker = platform.stores, platform.invoker
         self._last_report = None  # a Future: the report completes after the results return
         self._scheduler_context = None
 

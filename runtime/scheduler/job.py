@@ -11,12 +11,12 @@ import time
 import uuid
 from concurrent.futures import Future
 
+from ..diagnostics.report import JobReport, build_report
 from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
 from ..protocol import counters as names
 from ..protocol import payload as wire
 from ..storage import serialization
 from .dag import Dag
-from .report import JobReport, build_report
 from .schedules import build_schedules, encode_schedules, partition
 
 POLL_INTERVAL_S = 1.0  # how often to look for results whose announcement was missed

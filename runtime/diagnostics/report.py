@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..config import WukongConfig
+from ..protocol import counters as names
 
 # The KVS node size of the stack's Fargate service (cdk/stack.py, WukongStackProps.kvs_node_*).
 FARGATE_NODE_VCPU = 1.0
@@ -94,7 +95,7 @@ class JobReport:
     @property
     def executor_s(self) -> float:
         """Executor busy time summed over invocations (what Lambda bills)."""
-        return self.counters.get("executor_ms", 0) / 1000
+        return self.counters.get(names.EXECUTOR_MS, 0) / 1000
 
     def slowest(self, n: int = 5) -> list[dict]:
         return sorted(self.timings, key=lambda t: t["end"] - t["start"], reverse=True)[:n]
@@ -136,33 +137,31 @@ def build_report(
     config: WukongConfig | None = None,
 ) -> JobReport:
     """``config`` sets the prices and Lambda memory of the cost estimate (the defaults' list prices without)."""
-
-    def per_node(prefix: str) -> dict[str, int]:
-        return {
-            name.split("@", 1)[1]: value for name, value in counters.items() if name.startswith(prefix + "@")
-        }
-
-    invocations = counters.get("invocations", 0)
+    invocations = counters.get(names.INVOCATIONS, 0)
     cost = estimate_cost(
         config if config is not None else WukongConfig(),
         wall_s=wall_s,
         invocations=invocations,
-        executor_ms=counters.get("executor_ms", 0),
+        executor_ms=counters.get(names.EXECUTOR_MS, 0),
         kvs_nodes=max(1, len(kvs_keys)),
     )
+
+    def mds_bytes(counter: str) -> int:
+        return counters.get(counter, 0) + client_bytes.get(counter, 0)
+
     return JobReport(
         job_id=job_id,
         wall_s=wall_s,
-        tasks=counters.get("tasks", 0),
+        tasks=counters.get(names.TASKS, 0),
         invocations=invocations,
         leaf_invocations=leaves,
-        tasks_local_input=counters.get("tasks_local_input", 0),
-        kvs_bytes_written=counters.get("kvs_bytes_written", 0),
-        kvs_bytes_read=counters.get("kvs_bytes_read", 0),
-        mds_bytes_written=counters.get("mds_bytes_written", 0) + client_bytes.get("mds_bytes_written", 0),
-        mds_bytes_read=counters.get("mds_bytes_read", 0) + client_bytes.get("mds_bytes_read", 0),
-        kvs_bytes_written_by_node=per_node("kvs_bytes_written"),
-        kvs_bytes_read_by_node=per_node("kvs_bytes_read"),
+        tasks_local_input=counters.get(names.TASKS_LOCAL_INPUT, 0),
+        kvs_bytes_written=counters.get(names.KVS_BYTES_WRITTEN, 0),
+        kvs_bytes_read=counters.get(names.KVS_BYTES_READ, 0),
+        mds_bytes_written=mds_bytes(names.MDS_BYTES_WRITTEN),
+        mds_bytes_read=mds_bytes(names.MDS_BYTES_READ),
+        kvs_bytes_written_by_node=names.by_node(counters, names.KVS_BYTES_WRITTEN),
+        kvs_bytes_read_by_node=names.by_node(counters, names.KVS_BYTES_READ),
         kvs_keys_by_node=kvs_keys,
         counters=counters,
         timings=timings,

@@ -48,7 +48,7 @@ class Bar:
     start_s: float  # from the job's first task start
     end_s: float
     key: str
-    group: str  # the key's prefix (dask's key_split): what the colour says
+    prefix: str  # the key's prefix (dask's key_split): what the colour says
     owner: str
 
 
@@ -59,11 +59,11 @@ class Layout:
     marks: tuple[tuple[int, float, str], ...]  # (row, time, owner): an invocation's first task starts
     spans: tuple[tuple[int, float, float], ...]  # (row, first task start, last task end) per invocation
     span_s: float
-    groups: dict[str, float]  # prefix -> busy seconds, busiest first
+    prefixes: dict[str, float]  # key prefix -> busy seconds, busiest first
     packed: bool  # True when invocations share rows
 
 
-def task_group(key: str) -> str:
+def key_prefix(key: str) -> str:
     """The dask key's prefix ("matmul", "add"); a stringified tuple key is parsed back first."""
     if key.startswith("("):
         try:
@@ -98,24 +98,24 @@ def layout(timings: list[dict], max_invocation_rows: int = MAX_INVOCATION_ROWS) 
         rows = tuple(f"executor {i + 1}" for i in range(count))
         packed = True
     bars = []
-    groups: dict[str, float] = defaultdict(float)
+    prefixes: dict[str, float] = defaultdict(float)
     for record in timings:
-        group = task_group(str(record["key"]))
-        groups[group] += record["end"] - record["start"]
+        prefix = key_prefix(str(record["key"]))
+        prefixes[prefix] += record["end"] - record["start"]
         bars.append(
             Bar(
                 row_of[record["owner"]],
                 record["start"] - origin,
                 record["end"] - origin,
                 str(record["key"]),
-                group,
+                prefix,
                 record["owner"],
             )
         )
     marks = tuple((row_of[owner], start - origin, owner) for start, _, owner in extents)
     spans = tuple((row_of[owner], start - origin, end - origin) for start, end, owner in extents)
     span = max(r["end"] for r in timings) - origin
-    busiest = dict(sorted(groups.items(), key=lambda item: -item[1]))
+    busiest = dict(sorted(prefixes.items(), key=lambda item: -item[1]))
     return Layout(rows, tuple(bars), marks, spans, span, busiest, packed)
 
 
@@ -134,8 +134,8 @@ def pack(extents: list[tuple[float, float, str]]) -> tuple[dict[str, int], int]:
     return row_of, count
 
 
-def colours(groups) -> dict[str, str]:
-    return {group: PALETTE[i % len(PALETTE)] for i, group in enumerate(groups)}
+def colours(prefixes) -> dict[str, str]:
+    return {prefix: PALETTE[i % len(PALETTE)] for i, prefix in enumerate(prefixes)}
 
 
 def write_timeline(report, path) -> Path:
@@ -184,13 +184,13 @@ def render_html(report) -> str:
 
 
 def render_svg(report, plan: Layout) -> str:
-    palette = colours(plan.groups)
+    palette = colours(plan.prefixes)
     rows = max(1, len(plan.rows))
     row_h = max(MIN_ROW_HEIGHT_PX, min(MAX_ROW_HEIGHT_PX, MAX_PLOT_HEIGHT_PX // rows))
     plot_w = SVG_WIDTH_PX - LABEL_WIDTH_PX - 20
     top, plot_h = 10, rows * row_h
     legend_y = top + plot_h + 54
-    height = legend_y + 18 * ((len(plan.groups) + 3) // 4) + 10
+    height = legend_y + 18 * ((len(plan.prefixes) + 3) // 4) + 10
     span = plan.span_s or 1e-3
     x = lambda t: LABEL_WIDTH_PX + plot_w * t / span  # noqa: E731
     out = [
@@ -215,7 +215,7 @@ def render_svg(report, plan: Layout) -> str:
         tip = f"{bar.key}\n{1000 * (bar.end_s - bar.start_s):.2f} ms, invocation {bar.owner}"
         out.append(
             f"<rect x='{x(bar.start_s):.2f}' y='{top + bar.row * row_h + 0.5:.1f}' width='{width:.2f}' "
-            f"height='{max(1, row_h - 1)}' fill='{palette[bar.group]}'><title>{html.escape(tip)}</title></rect>"
+            f"height='{max(1, row_h - 1)}' fill='{palette[bar.prefix]}'><title>{html.escape(tip)}</title></rect>"
         )
     for row, at, owner in plan.marks:
         y = top + row * row_h
@@ -232,11 +232,11 @@ def render_svg(report, plan: Layout) -> str:
         f"<text x='{LABEL_WIDTH_PX + plot_w / 2}' y='{top + plot_h + 31}' text-anchor='middle'>"
         "time since the first task started</text>"
     )
-    for i, (group, busy) in enumerate(plan.groups.items()):
+    for i, (prefix, busy) in enumerate(plan.prefixes.items()):
         gx, gy = LABEL_WIDTH_PX + (i % 4) * 270, legend_y + (i // 4) * 18
         out.append(
-            f"<rect x='{gx}' y='{gy - 10}' width='12' height='12' fill='{palette[group]}'/>"
-            f"<text x='{gx + 16}' y='{gy}'>{html.escape(group)} ({format_seconds(busy)} busy)</text>"
+            f"<rect x='{gx}' y='{gy - 10}' width='12' height='12' fill='{palette[prefix]}'/>"
+            f"<text x='{gx + 16}' y='{gy}'>{html.escape(prefix)} ({format_seconds(busy)} busy)</text>"
         )
     out.append("</svg>")
     return "\n".join(out)
@@ -273,7 +273,7 @@ def render_matplotlib(report, path: Path) -> None:
             "a PNG timeline needs matplotlib (pip install matplotlib); or save the timeline as .html"
         ) from exc
     plan = layout(report.timings)
-    palette = colours(plan.groups)
+    palette = colours(plan.prefixes)
     rows = max(1, len(plan.rows))
     fig, ax = plt.subplots(figsize=(12, min(9, 1.5 + 0.25 * rows)))
     thinnest = plan.span_s / 2000
@@ -284,9 +284,9 @@ def render_matplotlib(report, path: Path) -> None:
         ax.broken_barh(ranges, (row + 0.05, 0.9), facecolors="#e3e3e3", linewidth=0)
     spans: dict[tuple[int, str], list[tuple[float, float]]] = defaultdict(list)
     for bar in plan.bars:
-        spans[bar.row, bar.group].append((bar.start_s, max(bar.end_s - bar.start_s, thinnest)))
-    for (row, group), ranges in spans.items():
-        ax.broken_barh(ranges, (row + 0.05, 0.9), facecolors=palette[group], linewidth=0)
+        spans[bar.row, bar.prefix].append((bar.start_s, max(bar.end_s - bar.start_s, thinnest)))
+    for (row, prefix), ranges in spans.items():
+        ax.broken_barh(ranges, (row + 0.05, 0.9), facecolors=palette[prefix], linewidth=0)
     if plan.marks:
         ax.vlines(
             [at for _, at, _ in plan.marks],
@@ -302,7 +302,7 @@ def render_matplotlib(report, path: Path) -> None:
     ax.set_xlabel("seconds since the first task started")
     ax.set_title(title(report), fontsize=10)
     ax.legend(
-        handles=[Patch(color=palette[g], label=g) for g in list(plan.groups)[:12]],
+        handles=[Patch(color=palette[g], label=g) for g in list(plan.prefixes)[:12]],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12),
         ncol=6,

@@ -14,7 +14,7 @@ import json
 import os
 import random
 
-from ..storage import keys
+from .storage import keys
 
 SPEC = json.loads(os.environ.get("WUKONG_TEST_FAULTS") or "null")
 

@@ -1,0 +1,62 @@
+"""The one seam between Wukong and where it runs: every process builds its stores, its invoker and (for
+executors) its proxy client here, from its config. ``mode`` picks the platform: ``local`` (invocations
+on the cluster's Redis list, popped by warm worker processes) or ``aws`` (Lambda's Invoke API through
+boto3, against AWS or any endpoint that speaks it, ``lambda_endpoint_url``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from . import testhooks
+from .config import WukongConfig
+from .invokers import LambdaInvoker, LocalInvoker
+from .storage.connect import Stores, connect
+
+
+class Role(Enum):
+    """Who builds the platform: it decides how many Invoke calls go out at once."""
+
+    CLIENT = "client"  # the leaf burst of a job
+    EXECUTOR = "executor"  # an executor invoking the dependents it does not run
+    PROXY = "proxy"  # a big fan-out: the reason the proxy exists
+    INVOKER_FUNCTION = "invoker"  # the invoker Lambda, starting a batch of leaves
+
+
+# Parallel Invoke calls per role (AWS); the client and the invoker function use num_lambda_invokers.
+INVOKE_THREADS = {Role.EXECUTOR: 8, Role.PROXY: 64}
+
+
+@dataclass
+class Platform:
+    stores: Stores
+    invoker: object  # invokers.Invoker
+    proxy: object | None = None  # proxy.client.ProxyClient, for executors when a proxy is configured
+
+
+def build(config: WukongConfig, role: Role, *, stores: Stores | None = None, duplicate: bool | None = None):
+    """The stores, invoker and proxy client of a process in ``role``. ``stores``: reuse connections made
+    already; ``duplicate``: the test hook's duplicate deliveries, as read when the cluster was made."""
+    stores = stores or connect(config)
+    return Platform(stores, make_invoker(config, role, stores, duplicate), make_proxy_client(config, role))
+
+
+def make_invoker(
+    config: WukongConfig, role: Role, stores: Stores | None = None, duplicate: bool | None = None
+):
+    """The transport that starts executors; on AWS it needs no stores (the invoker function has none)."""
+    if config.mode == "aws":
+        threads = INVOKE_THREADS.get(role, config.num_lambda_invokers)
+        return LambdaInvoker.for_executors(config, concurrency=threads)
+    if duplicate is None:
+        duplicate = testhooks.duplicate_deliveries()
+    return LocalInvoker((stores or connect(config)).mds.redis, config.local_queue, duplicate=duplicate)
+
+
+def make_proxy_client(config: WukongConfig, role: Role):
+    if role is not Role.EXECUTOR or not config.proxy_address:
+        return None
+    from .proxy.client import ProxyClient
+
+    return ProxyClient.from_config(config)
