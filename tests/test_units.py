@@ -112,6 +112,17 @@ class TestConfig:
         with pytest.raises(ConfigError, match="belongs to the cluster"):
             with_job_settings(load_config(), redis_endpoints=[])
 
+    def test_the_settings_that_travel_with_a_job_are_the_config_names(self):
+        from dataclasses import fields
+
+        from wukong.config import EXECUTOR_JOB_SETTINGS
+        from wukong.protocol.payload import JobSettings
+
+        assert [f.name for f in fields(JobSettings)] == [*EXECUTOR_JOB_SETTINGS, "use_proxy"]
+        config = load_config(big_task_threshold=123, max_task_fanout=7)
+        settings = JobSettings.from_config(config, use_proxy=True)
+        assert (settings.big_task_threshold, settings.max_task_fanout, settings.use_proxy) == (123, 7, True)
+
 
 class TestSerialization:
     def test_arrays_round_trip_writable_and_size_is_measured_without_copying(self):
