@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from wukong.executor.state import (
+from wukong.executor.messages import (
     AcquireLease,
     Cancelled,
     ClaimsRead,
     Compute,
     Delegate,
     Delivered,
-    ExecutorState,
     Finish,
     Idle,
     InputsRead,
@@ -43,6 +42,7 @@ from wukong.executor.state import (
     Woken,
     Write,
 )
+from wukong.executor.state import ExecutorState
 from wukong.protocol import counters
 from wukong.protocol.payload import PAYLOAD_ENVELOPE_BYTES, PY_VERSION, JobSettings
 from wukong.protocol.registration import LeaseState, Status

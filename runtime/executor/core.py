@@ -16,12 +16,14 @@ from collections import defaultdict
 
 from ..protocol import counters as names
 from ..protocol import payload as wire
+from ..protocol.registration import LeaseState
 from ..protocol.schedule import decode_schedule
 from ..protocol.task_group import GroupMemberFailed, TaskGroup
 from ..storage import serialization
 from ..testhooks import fault_point, validate_state
 from . import lease
-from . import state as s
+from . import messages as m
+from .state import ExecutorState
 
 log = logging.getLogger("wukong.executor")
 
@@ -31,7 +33,7 @@ class Invocation:
         """``check``: validate the state's invariants after every event (tests)."""
         self.job = payload["job"]
         self.payload = payload
-        self.state = s.ExecutorState(
+        self.state = ExecutorState(
             owner=payload["owner"],
             start=payload["start"],
             schedule_id=payload["sched"],
@@ -56,10 +58,10 @@ class Invocation:
 
     def run(self) -> None:
         try:
-            self.drive(s.Delivered(self.payload.get("py", "")))
+            self.drive(m.Delivered(self.payload.get("py", "")))
         except Exception as exc:  # an infrastructure failure: fail the job fast, with the cause
             if not self.finished:
-                self.carry_out_safely(self.state.handle(s.Crashed(exc)))
+                self.carry_out_safely(self.state.handle(m.Crashed(exc)))
         finally:
             lease.KEEPER.release()
 
@@ -70,7 +72,7 @@ class Invocation:
                 self.state.validate()
             event = self.carry_out(instructions)
             if event is None and not self.finished:
-                event = s.Idle(self.clock())
+                event = m.Idle(self.clock())
 
     def carry_out(self, instructions: list):
         """Execute a batch in order; the answer of its last instruction (a question) is returned."""
@@ -78,8 +80,8 @@ class Invocation:
         for i, instruction in enumerate(instructions):
             after = instructions[i + 1] if i + 1 < len(instructions) else None
             if (
-                isinstance(instruction, s.Write)
-                and isinstance(after, s.Register)
+                isinstance(instruction, m.Write)
+                and isinstance(after, m.Register)
                 and self.piggyback(instruction)
             ):
                 continue
@@ -94,13 +96,13 @@ class Invocation:
             log.warning("job %s: invocation %s could not report its failure: %s", self.job, self.owner, exc)
 
     # --- the start ---
-    def acquire_lease(self, _: s.AcquireLease):
+    def acquire_lease(self, _: m.AcquireLease):
         answer = lease.acquire(self.mds, self.job, self.owner, self.delivery)
-        if answer == s.LeaseState.OK:
+        if answer == LeaseState.OK:
             lease.KEEPER.hold(self.mds, self.job, self.owner, self.delivery)
-        return s.LeaseAnswered(s.LeaseState(answer))
+        return m.LeaseAnswered(LeaseState(answer))
 
-    def load_start(self, _: s.LoadStart):
+    def load_start(self, _: m.LoadStart):
         if "sched_b64" in self.payload:
             schedule = decode_schedule(wire.unb64(self.payload["sched_b64"]))
         else:
@@ -111,27 +113,27 @@ class Invocation:
             self.values[int(task)] = serialization.loads(raw)
             self.encoded[int(task)] = raw
             sizes[int(task)] = len(raw)
-        return s.Started(schedule, sizes)
+        return m.Started(schedule, sizes)
 
-    def load_schedule(self, instruction: s.LoadSchedule):
-        return s.ScheduleLoaded(self.read_schedule(instruction.schedule_id))
+    def load_schedule(self, instruction: m.LoadSchedule):
+        return m.ScheduleLoaded(self.read_schedule(instruction.schedule_id))
 
     def read_schedule(self, schedule_id: int):
         data = self.mds.get_schedule(self.job, schedule_id)
         return None if data is None else decode_schedule(data)
 
     # --- one task ---
-    def read_inputs(self, instruction: s.ReadInputs):
+    def read_inputs(self, instruction: m.ReadInputs):
         outputs = self.kvs.get_outputs(self.job, list(instruction.inputs))
         self.fetched = {dep: serialization.loads(data) for dep, data in outputs.items()}
-        return s.InputsRead(instruction.task, frozenset(self.fetched))
+        return m.InputsRead(instruction.task, frozenset(self.fetched))
 
-    def read_claims(self, instruction: s.ReadClaims):
+    def read_claims(self, instruction: m.ReadClaims):
         self.fetched = {}
         owners = self.mds.claims(self.job, list(instruction.inputs))
-        return s.ClaimsRead(instruction.task, dict(zip(instruction.inputs, owners, strict=True)))
+        return m.ClaimsRead(instruction.task, dict(zip(instruction.inputs, owners, strict=True)))
 
-    def compute(self, instruction: s.Compute):
+    def compute(self, instruction: m.Compute):
         task = instruction.task
         info = self.state.tasks[task]
         inputs = {
@@ -143,11 +145,11 @@ class Invocation:
         try:
             self.values[task] = self.run_task(info, inputs)
         except GroupMemberFailed as failed:
-            return s.TaskErred(task, failed.key, failed.error)
+            return m.TaskErred(task, failed.key, failed.error)
         except Exception as exc:
-            return s.TaskErred(task, info.key, exc)
+            return m.TaskErred(task, info.key, exc)
         fault_point("after_task", self, task)
-        return s.TaskComputed(task, len(self.encode(task)) if instruction.measure else None)
+        return m.TaskComputed(task, len(self.encode(task)) if instruction.measure else None)
 
     def run_task(self, info, inputs: dict):
         """The task's value; a task group runs its members here, each timed and counted as a task."""
@@ -166,17 +168,17 @@ class Invocation:
         return value
 
     # --- results and outputs ---
-    def put_result(self, instruction: s.PutResult):
+    def put_result(self, instruction: m.PutResult):
         data = self.encode(instruction.task)
         self.mds.put_result(self.job, instruction.task, data, list(instruction.done))
         self.counters[names.MDS_BYTES_WRITTEN] += len(data)
 
-    def write(self, instruction: s.Write):
+    def write(self, instruction: m.Write):
         task = instruction.task
         self.kvs.put_output(self.job, task, self.encode(task), key_name=self.state.tasks[task].key)
         self.counters[names.KVS_WRITES] += 1
 
-    def piggyback(self, instruction: s.Write) -> bool:
+    def piggyback(self, instruction: m.Write) -> bool:
         """Queue a write on the MDS connection's pipeline, to go in one round trip with the registration
         that follows it, when the output lives on that node and fits one value."""
         self.pending_write = self.kvs.pipelined_put(
@@ -186,7 +188,7 @@ class Invocation:
             self.counters[names.KVS_WRITES] += 1
         return self.pending_write is not None
 
-    def release(self, instruction: s.Release):
+    def release(self, instruction: m.Release):
         self.values.pop(instruction.task, None)
         self.encoded.pop(instruction.task, None)
 
@@ -197,14 +199,14 @@ class Invocation:
         return self.encoded[task]
 
     # --- registration ---
-    def register(self, instruction: s.Register):
+    def register(self, instruction: m.Register):
         before, self.pending_write = self.pending_write, None
         statuses = self.mds_register(
             instruction.task, instruction.dependents, instruction.withhold, instruction.done, before
         )
         if statuses is None:
-            return s.Cancelled()
-        return s.Registered(
+            return m.Cancelled()
+        return m.Registered(
             instruction.task,
             instruction.purpose,
             instruction.dependents,
@@ -213,7 +215,7 @@ class Invocation:
             self.clock(),
         )
 
-    def register_held(self, instruction: s.RegisterHeld):
+    def register_held(self, instruction: m.RegisterHeld):
         for task, dependent in instruction.pairs:
             self.mds_register(task, (dependent,), withhold=False, done=(), before=None)
 
@@ -222,15 +224,15 @@ class Invocation:
         pairs = [(d, len(self.state.tasks[d].dependencies), wire.invoked_owner(d)) for d in dependents]
         return self.mds.register(self.job, task, pairs, self.owner, list(done), withhold, before=before)
 
-    def delegate(self, instruction: s.Delegate):
+    def delegate(self, instruction: m.Delegate):
         self.mds.delegate(self.job, [(d, wire.invoked_owner(d)) for d in instruction.tasks])
 
-    def wait_for_wake(self, instruction: s.WaitForWake):
+    def wait_for_wake(self, instruction: m.WaitForWake):
         woken = self.mds.wait_for_wake(self.job, list(instruction.tasks), instruction.timeout_s)
-        return s.Woken(woken, self.clock())
+        return m.Woken(woken, self.clock())
 
     # --- invoking other executors ---
-    def invoke(self, instruction: s.Invoke):
+    def invoke(self, instruction: m.Invoke):
         payloads = [
             wire.invocation(
                 self.job,
@@ -244,7 +246,7 @@ class Invocation:
         ]
         self.invoker.invoke(payloads)
 
-    def invoke_through_proxy(self, instruction: s.InvokeThroughProxy):
+    def invoke_through_proxy(self, instruction: m.InvokeThroughProxy):
         """One request for the whole fan-out; inputs held here go inline once, shared by every target."""
         common = wire.invocation(
             self.job, "", 0, 0, self.payload["settings"], inputs=self.inline(instruction.inline)
@@ -257,11 +259,11 @@ class Invocation:
         return {task: serialization.as_bytes(self.encode(task)) for task in tasks}
 
     # --- the end ---
-    def put_error(self, instruction: s.PutError):
+    def put_error(self, instruction: m.PutError):
         record = error_record(instruction.key, instruction.error)
         self.mds.put_error(self.job, record, list(instruction.done))
 
-    def finish(self, instruction: s.Finish):
+    def finish(self, instruction: m.Finish):
         self.finished = True
         self.counters[names.EXECUTOR_MS] += int((self.clock() - self.started) * 1000)
         self.flush_stats(instruction.done, instruction.finished)
@@ -291,23 +293,23 @@ class Invocation:
 
 
 EXECUTE = {
-    s.AcquireLease: Invocation.acquire_lease,
-    s.LoadStart: Invocation.load_start,
-    s.LoadSchedule: Invocation.load_schedule,
-    s.ReadInputs: Invocation.read_inputs,
-    s.ReadClaims: Invocation.read_claims,
-    s.Compute: Invocation.compute,
-    s.PutResult: Invocation.put_result,
-    s.Write: Invocation.write,
-    s.RegisterHeld: Invocation.register_held,
-    s.Register: Invocation.register,
-    s.Delegate: Invocation.delegate,
-    s.Invoke: Invocation.invoke,
-    s.InvokeThroughProxy: Invocation.invoke_through_proxy,
-    s.Release: Invocation.release,
-    s.WaitForWake: Invocation.wait_for_wake,
-    s.PutError: Invocation.put_error,
-    s.Finish: Invocation.finish,
+    m.AcquireLease: Invocation.acquire_lease,
+    m.LoadStart: Invocation.load_start,
+    m.LoadSchedule: Invocation.load_schedule,
+    m.ReadInputs: Invocation.read_inputs,
+    m.ReadClaims: Invocation.read_claims,
+    m.Compute: Invocation.compute,
+    m.PutResult: Invocation.put_result,
+    m.Write: Invocation.write,
+    m.RegisterHeld: Invocation.register_held,
+    m.Register: Invocation.register,
+    m.Delegate: Invocation.delegate,
+    m.Invoke: Invocation.invoke,
+    m.InvokeThroughProxy: Invocation.invoke_through_proxy,
+    m.Release: Invocation.release,
+    m.WaitForWake: Invocation.wait_for_wake,
+    m.PutError: Invocation.put_error,
+    m.Finish: Invocation.finish,
 }
 
 

@@ -1,6 +1,6 @@
 """One invocation's state and every decision it makes, with no I/O: events in, instructions out.
 
-The shell (``core.Invocation``) feeds :meth:`ExecutorState.handle` one event at a time and carries the
+The events and instructions are in ``messages.py``. The shell (``core.Invocation``) feeds :meth:`ExecutorState.handle` one event at a time and carries the
 instructions out against the stores and the invoker, in order. At most one instruction of a batch asks
 a question (``QUESTIONS``: the lease, a schedule, inputs, claims, a computation, a registration, a wake),
 and it comes last: its answer is the next event. A batch without a question is followed by ``Idle``,
@@ -39,210 +39,48 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from ..errors import VersionMismatchError
 from ..protocol import counters as names
 from ..protocol.payload import PY_VERSION, JobSettings, is_leaf_owner, payload_room
-from ..protocol.registration import LeaseState, Status
+from ..protocol.registration import LeaseState
 from ..protocol.schedule import Schedule, TaskInfo
 from .decisions import Backoff, Fanout, plan_fanout, writes_before_registering
-
-
-class Purpose(Enum):
-    """Why a registration was made, so that its answer is read the right way."""
-
-    FINISH = "finish"  # a task just computed here registers on its dependents
-    RECHECK = "recheck"  # delayed I/O: a withheld output asks again whether its dependents are ready
-    GIVE_UP = "give_up"  # delayed I/O is over: the output was written, now it registers for real
-
-
-# --- events: what happened -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    py_version: str  # the client's Python, from the payload
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseAnswered:
-    state: LeaseState
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    schedule: Schedule | None  # None: the job's keys are gone (it ended)
-    inline: Mapping[int, int]  # inputs that came in the payload: task -> serialized bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleLoaded:
-    schedule: Schedule | None  # None: the job's keys are gone
-
-
-@dataclass(frozen=True, slots=True)
-class InputsRead:
-    task: int
-    found: frozenset[int]  # the requested inputs the KV store had
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimsRead:
-    task: int
-    owners: Mapping[int, str | None]  # absent input -> the invocation that claimed it
-
-
-@dataclass(frozen=True, slots=True)
-class TaskComputed:
-    task: int
-    nbytes: int | None  # serialized size, when asked to measure
-
-
-@dataclass(frozen=True, slots=True)
-class TaskErred:
-    task: int
-    key: Any  # the dask key that raised (a task group's member, or the task)
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class Registered:
-    task: int
-    purpose: Purpose
-    dependents: tuple[int, ...]
-    statuses: tuple[Status, ...]
-    withhold: bool
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Cancelled:
-    """A store refused: the job has ended."""
-
-
-@dataclass(frozen=True, slots=True)
-class Woken:
-    task: int | None  # the held output whose dependents changed, or None at the timeout
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Idle:
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Crashed:
-    """The shell failed to carry an instruction out (Redis gone, a value over a limit, a bug)."""
-
-    error: BaseException
-
-
-# --- instructions: what to do ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class AcquireLease:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class LoadStart:
-    """Decode the payload's schedule (or read it from the MDS) and its inline inputs."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadSchedule:
-    schedule_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReadInputs:
-    task: int
-    inputs: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReadClaims:
-    task: int
-    inputs: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Compute:
-    task: int
-    measure: bool  # answer with the output's serialized size
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    task: int
-    done: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    task: int
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterHeld:
-    """Register outputs held here on a dependent this executor completes itself (nobody else can)."""
-
-    pairs: tuple[tuple[int, int], ...]  # (held task, dependent)
-
-
-@dataclass(frozen=True, slots=True)
-class Register:
-    task: int
-    dependents: tuple[int, ...]
-    withhold: bool
-    purpose: Purpose
-    done: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Delegate:
-    tasks: tuple[int, ...]  # claimed here; rewrite each claim to its invocation before invoking it
-
-
-@dataclass(frozen=True, slots=True)
-class Invoke:
-    tasks: tuple[int, ...]
-    inline: tuple[tuple[int, ...], ...]  # per task: the held inputs that travel in its payload
-
-
-@dataclass(frozen=True, slots=True)
-class InvokeThroughProxy:
-    tasks: tuple[int, ...]
-    inline: tuple[int, ...]  # held inputs sent once, shared by every target
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    task: int  # drop the value from memory
-
-
-@dataclass(frozen=True, slots=True)
-class WaitForWake:
-    tasks: tuple[int, ...]
-    timeout_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class PutError:
-    key: Any
-    error: BaseException
-    done: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    done: tuple[int, ...]
-    finished: bool  # the invocation ran (lease taken): mark its lease done and leave the running set
-
-
-QUESTIONS = (AcquireLease, LoadStart, LoadSchedule, ReadInputs, ReadClaims, Compute, Register, WaitForWake)
+from .messages import (
+    AcquireLease,
+    Cancelled,
+    ClaimsRead,
+    Compute,
+    Crashed,
+    Delegate,
+    Delivered,
+    Finish,
+    Idle,
+    InputsRead,
+    Invoke,
+    InvokeThroughProxy,
+    LeaseAnswered,
+    LoadSchedule,
+    LoadStart,
+    Purpose,
+    PutError,
+    PutResult,
+    ReadClaims,
+    ReadInputs,
+    Register,
+    Registered,
+    RegisterHeld,
+    Release,
+    ScheduleLoaded,
+    Started,
+    TaskComputed,
+    TaskErred,
+    WaitForWake,
+    Woken,
+    Write,
+)
 
 
 @dataclass
