@@ -70,6 +70,8 @@ class Invocation:
             instructions = self.state.handle(event)
             if self.check:
                 self.state.validate()
+                questions = [i for i, x in enumerate(instructions) if isinstance(x, m.QUESTIONS)]
+                assert questions in ([], [len(instructions) - 1]), ("a question not last", instructions)
             event = self.carry_out(instructions)
             if event is None and not self.finished:
                 event = m.Idle(self.clock())
