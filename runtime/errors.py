@@ -38,6 +38,15 @@ class UnpicklableTaskError(WukongError, TypeError):
         )
 
 
+class UnpicklableResultError(WukongError, TypeError):
+    def __init__(self, key, reason: str):
+        super().__init__(
+            f"the output of task {key!r} cannot be serialized to travel to other executors or to the "
+            f"client: {reason}. Return plain data (arrays, frames, numbers, strings, containers of them) "
+            "from tasks, not objects holding locks, open files, sockets or generators."
+        )
+
+
 class PayloadTooLargeError(WukongError, ValueError):
     """A value or an invocation is over a platform limit."""
 
@@ -60,6 +69,20 @@ class JobTimeoutError(WukongError, TimeoutError):
             f"{shown}{more}. An executor may have died or be stuck; raise job_timeout_s for longer jobs."
         )
         self.missing = missing
+
+
+class MissingKeyError(WukongError, KeyError):
+    def __init__(self, missing: list):
+        shown = ", ".join(repr(k) for k in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        super().__init__(
+            f"requested key(s) not in the graph: {shown}{more}. Ask for keys the graph has (a collection's "
+            "keys are in `collection.__dask_keys__()`)."
+        )
+        self.missing = missing
+
+    def __str__(self) -> str:  # KeyError's own shows the message quoted
+        return self.args[0]
 
 
 class RemoteTraceback(Exception):

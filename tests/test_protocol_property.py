@@ -110,8 +110,9 @@ def check_job(client, dsk, requested, duplicated=False, concurrency=0, reduction
         if duplicated:
             check_duplicates_were_delivered(client.stores.mds, job, report.leaf_invocations)
     finally:
-        client.stores.kvs.delete_job(job)
-        client.stores.mds.delete_job(job)
+        client.stores.kvs.delete_job(job, len(dag))
+        client.stores.mds.delete_job(job, len(dag), dag.leaves)
+        client.stores.mds.redis.delete(keys.cancelled(job))
 
 
 def check_registrations(redis, job, dag):

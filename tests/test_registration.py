@@ -26,8 +26,9 @@ def mds(client):
 def job(mds):
     job = new_job_id()
     yield job
-    mds.delete_job(job)
+    mds.delete_job(job, D + 1, [0])
     mds.redis.delete(keys.cancelled(job))
+    assert list(mds.redis.scan_iter(match=keys.job_pattern(job))) == []  # every key known by name
 
 
 def register(mds, job, task, owner, withhold=False, need=NEED, done=()):
@@ -99,9 +100,25 @@ def test_a_cancelled_job_registers_nothing(mds, job):
     assert registered(mds, job) == set() and mds.done_tasks(job) == set()
 
 
-def test_lease_states(mds, job):
-    assert mds.lease(job, "L0", "first", 2000) == LeaseState.OK
-    assert mds.lease(job, "L0", "second", 2000) == LeaseState.HELD
-    assert mds.lease(job, "L0", "first", 2000) == LeaseState.OK  # the holder renews
+def test_lease_states_and_attempts(mds, job):
+    assert mds.lease(job, "L0", "first", 2000) == (LeaseState.OK, 1)
+    assert mds.lease(job, "L0", "second", 2000) == (LeaseState.HELD, 0)
+    assert mds.lease(job, "L0", "first", 2000) == (LeaseState.OK, 0)  # the holder renews
+    mds.redis.delete(keys.lease(job, "L0"))  # the holder died: its lease expired
+    assert mds.lease(job, "L0", "second", 2000) == (LeaseState.OK, 2)  # a retry takes over
     mds.add_stats(job, {"tasks": 1}, [], [], finished_owner="L0")
-    assert mds.lease(job, "L0", "second", 2000) == LeaseState.DONE
+    assert mds.lease(job, "L0", "third", 2000) == (LeaseState.DONE, 0)
+    mds.cancel(job)
+    assert mds.lease(job, "L1", "any", 2000) == (LeaseState.CANCELLED, 0)
+
+
+def test_an_ended_job_refuses_results_errors_and_counters(mds, job):
+    assert mds.put_result(job, 3, b"first", [3]) is True
+    assert mds.put_result(job, 3, b"second", []) is False  # the first value stored wins
+    assert mds.redis.get(keys.result(job, 3)) == b"first"
+    mds.cancel(job)
+    assert mds.put_result(job, 4, b"late", [4]) is None
+    assert mds.put_error(job, b"late error", []) is False
+    mds.add_stats(job, {"tasks": 1}, [], [5])
+    assert not mds.redis.exists(keys.result(job, 4), keys.error(job), keys.stats(job))
+    assert mds.done_tasks(job) == {3}

@@ -51,7 +51,7 @@ def test_an_output_read_back_is_writable_in_place(client):
         array += 1  # tasks may write into their inputs
         assert array[0] == 1.0 and array.flags.aligned
     finally:
-        kvs.delete_job("bulktest")
+        kvs.delete_job("bulktest", 5)
 
 
 def test_a_jobs_keys_are_deleted_once_its_report_is_in(client, mds_redis):
@@ -74,7 +74,7 @@ def test_the_report_waits_for_an_invoker_that_flushes_after_the_executor_it_invo
 
     try:
         for owner in ("L0", "I1", "I2"):
-            assert mds.lease(job, owner, f"delivery-{owner}", 60_000) == "ok"
+            assert mds.lease(job, owner, f"delivery-{owner}", 60_000)[0] == "ok"
         flush("L0", leaf_invocations_run=1, invoked=1, tasks=1)
         flush("I2", invoked_run=1, tasks=1)
         late = threading.Timer(0.3, lambda: flush("I1", invoked_run=1, invoked=1, tasks=5))
@@ -83,4 +83,4 @@ def test_the_report_waits_for_an_invoker_that_flushes_after_the_executor_it_invo
         late.join()
         assert counters["tasks"] == 7 and counters["invoked_run"] == counters["invoked"] == 2
     finally:
-        mds.delete_job(job)
+        mds.delete_job(job, 3, [0])

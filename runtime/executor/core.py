@@ -14,6 +14,7 @@ import time
 import traceback
 from collections import defaultdict
 
+from ..errors import UnpicklableResultError
 from ..protocol import counters as names
 from ..protocol import payload as wire
 from ..protocol.registration import LeaseState
@@ -45,6 +46,7 @@ class Invocation:
         self.encoded: dict[int, bytes | serialization.Frames] = {}  # their wire form, once made
         self.fetched: dict[int, object] = {}  # inputs just read for the task about to be computed
         self.pending_write = None  # a write queued to go in one round trip with the next registration
+        self.refused = False  # a store refused a write: the job has ended
         self.counters: dict[str, int] = defaultdict(int)
         self.timings: list[dict] = []
         self.io_before = self.io_counters()  # the stores outlive the invocation in a warm process
@@ -77,9 +79,13 @@ class Invocation:
                 event = m.Idle(self.clock())
 
     def carry_out(self, instructions: list):
-        """Execute a batch in order; the answer of its last instruction (a question) is returned."""
+        """Execute a batch in order; the answer of its last instruction (a question) is returned. A job
+        that ended (a store refused, or the lease keeper heard so) cuts the batch short."""
         answer = None
         for i, instruction in enumerate(instructions):
+            if (self.refused or lease.KEEPER.cancelled(self.job)) and type(instruction) not in ENDINGS:
+                self.pending_write = None
+                return m.Cancelled()
             after = instructions[i + 1] if i + 1 < len(instructions) else None
             if (
                 isinstance(instruction, m.Write)
@@ -99,10 +105,10 @@ class Invocation:
 
     # --- the start ---
     def acquire_lease(self, _: m.AcquireLease):
-        answer = lease.acquire(self.mds, self.job, self.owner, self.delivery)
-        if answer == LeaseState.OK:
+        state, attempt = lease.acquire(self.mds, self.job, self.owner, self.delivery)
+        if state == LeaseState.OK:
             lease.KEEPER.hold(self.mds, self.job, self.owner, self.delivery)
-        return m.LeaseAnswered(LeaseState(answer))
+        return m.LeaseAnswered(state, attempt)
 
     def load_start(self, _: m.LoadStart):
         if "sched_b64" in self.payload:
@@ -148,10 +154,13 @@ class Invocation:
             self.values[task] = self.run_task(info, inputs)
         except GroupMemberFailed as failed:
             return m.TaskErred(task, failed.key, failed.error)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a task: the task's error
             return m.TaskErred(task, info.key, exc)
         fault_point("after_task", self, task)
-        return m.TaskComputed(task, len(self.encode(task)) if instruction.measure else None)
+        try:
+            return m.TaskComputed(task, len(self.encode(task)) if instruction.measure else None)
+        except UnpicklableResultError as exc:
+            return m.TaskErred(task, info.key, exc)
 
     def run_task(self, info, inputs: dict):
         """The task's value; a task group runs its members here, each timed and counted as a task."""
@@ -172,7 +181,8 @@ class Invocation:
     # --- results and outputs ---
     def put_result(self, instruction: m.PutResult):
         data = self.encode(instruction.task)
-        self.mds.put_result(self.job, instruction.task, data, list(instruction.done))
+        stored = self.mds.put_result(self.job, instruction.task, data, list(instruction.done))
+        self.refused = stored is None
         self.counters[names.MDS_BYTES_WRITTEN] += len(data)
 
     def write(self, instruction: m.Write):
@@ -197,7 +207,11 @@ class Invocation:
     def encode(self, task: int) -> bytes | serialization.Frames:
         """The output serialized; the stores send a ``Frames``' buffers as they are, without joining."""
         if task not in self.encoded:
-            self.encoded[task] = serialization.pickle_frames(self.values[task])
+            try:
+                self.encoded[task] = serialization.pickle_frames(self.values[task])
+            except Exception as exc:
+                key = self.state.tasks[task].key
+                raise UnpicklableResultError(key, f"{type(exc).__name__}: {exc}") from exc
         return self.encoded[task]
 
     # --- registration ---
@@ -294,6 +308,8 @@ class Invocation:
             log.warning("job %s: could not record this invocation's counters: %s", self.job, exc)
 
 
+ENDINGS = (m.PutError, m.Finish)  # carried out even when the job has ended
+
 EXECUTE = {
     m.AcquireLease: Invocation.acquire_lease,
     m.LoadStart: Invocation.load_start,
@@ -322,16 +338,25 @@ def error_record(key, exc: BaseException) -> bytes:
         "key": key,
         "type": type(exc).__qualname__,
         "module": type(exc).__module__,
-        "message": str(exc),
+        "message": describe(exc),
         "traceback": text,
     }
     try:
+        str(exc)  # one whose message cannot be shown travels as RemoteTaskError with what can be said
         exc.__traceback__ = None
         record["exception"] = serialization.dumps(exc)
         serialization.loads(record["exception"])
     except Exception:
         record["exception"] = None
     return serialization.dumps(record)
+
+
+def describe(exc: BaseException) -> str:
+    """``str(exc)``, or what can be said of it when its ``__str__`` raises."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"<the exception's message cannot be shown: its __str__ raised {type(failure).__name__}>"
 
 
 def run_invocation(payload: dict, stores, invoker, proxy=None) -> dict:

@@ -31,6 +31,7 @@ class Delivered:
 @dataclass(frozen=True, slots=True)
 class LeaseAnswered:
     state: LeaseState
+    attempt: int = 1  # which delivery of the invocation this is (2 and more: a retry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ The state, all plain data (task ids are the job DAG's integers)::
 
   owner, start, schedule_id  the invocation (``L<leaf>`` or ``I<task>``), its first task and schedule
   settings, payload_py       the job's ``JobSettings``; the client's Python version
-  leased                     this delivery holds the run lease (duplicates and retries: lease.py)
+  leased, attempt            this delivery holds the run lease; which delivery it is (2+: a retry)
   tasks:      {id: TaskInfo} every task of the schedules loaded so far
   schedules:  {schedule id}  the schedules loaded
   held:       {id: bytes}    outputs in the shell's memory, with their serialized size (None: unmeasured)
@@ -97,6 +97,7 @@ class ExecutorState:
     settings: JobSettings
     payload_py: str = ""
     leased: bool = False
+    attempt: int = 0
     tasks: dict[int, TaskInfo] = field(default_factory=dict)
     schedules: set[int] = field(default_factory=set)
     held: dict[int, int | None] = field(default_factory=dict)
@@ -124,9 +125,10 @@ class ExecutorState:
 
     def on_lease(self, event: LeaseAnswered) -> list:
         if event.state != LeaseState.OK:
-            self.counters[names.DUPLICATES_DROPPED] += 1
+            if event.state != LeaseState.CANCELLED:
+                self.counters[names.DUPLICATES_DROPPED] += 1
             return [Finish(done=(), finished=False)]
-        self.leased = True
+        self.leased, self.attempt = True, event.attempt
         self.counters[names.LEAF_INVOCATIONS_RUN if is_leaf_owner(self.owner) else names.INVOKED_RUN] += 1
         if self.payload_py != PY_VERSION:
             return self.fail(VersionMismatchError(self.payload_py or "?", PY_VERSION))

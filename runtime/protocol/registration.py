@@ -41,6 +41,7 @@ class LeaseState(StrEnum):
     OK = "ok"  # this delivery holds it: run
     HELD = "held"  # another live delivery holds it: this one is a duplicate
     DONE = "done"  # a delivery finished the invocation: stop
+    CANCELLED = "cancelled"  # the job ended: stop, run nothing
 
 
 def lua_constants(enum: type[IntEnum] | type[StrEnum]) -> str:
@@ -50,15 +51,23 @@ def lua_constants(enum: type[IntEnum] | type[StrEnum]) -> str:
     return f"local {names} = {values}\n"
 
 
+# Every write of an executor refuses an ended job (its cancel flag is set): a straggler (a late
+# duplicate, a retry, a task that outlived its job) must not recreate keys the client deleted.
+MARK_DONE = """
+local function mark_done(done_key, done_csv, ttl_s)
+  if done_csv == '' then return end
+  for id in string.gmatch(done_csv, '[^,]+') do redis.call('SADD', done_key, id) end
+  redis.call('EXPIRE', done_key, ttl_s)
+end
+"""
+
 # --- register: KEYS = done, cancelled, then per dependent (registered, claim, held) ----------------
 # ARGV = task, owner, ttl_s, withhold, done_csv, wake_prefix, then per dependent its dependency count,
 # then per dependent its delegate owner.
-REGISTER_FIXED_KEYS = ("done", "cancelled")
-REGISTER_DEPENDENT_KEYS = ("registered", "claim", "held")
-REGISTER_FIXED_ARGS = ("task", "owner", "ttl_s", "withhold", "done_csv", "wake_prefix")
 
 REGISTER_SCRIPT = (
     lua_constants(Status)
+    + MARK_DONE
     + """
 local DONE_KEY, CANCELLED_KEY = KEYS[1], KEYS[2]
 local TASK, OWNER, TTL_S = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -68,12 +77,7 @@ local function dependent_keys(i) return KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i
 local function needed(i) return tonumber(ARGV[6 + i]) end
 local function delegate_of(i) return ARGV[6 + N + i] end
 
--- Job 1, mark done: the tasks this invocation completed since it last told the MDS.
-local function mark_done()
-  if DONE_CSV == '' then return end
-  for id in string.gmatch(DONE_CSV, '[^,]+') do redis.call('SADD', DONE_KEY, id) end
-  redis.call('EXPIRE', DONE_KEY, TTL_S)
-end
+-- Job 1, mark done (MARK_DONE): the tasks this invocation completed since it last told the MDS.
 
 -- Job 2, register and claim: add TASK to the set; the registration that completes it claims it.
 local function register(registered)
@@ -121,7 +125,7 @@ local function wake_holders(registered, held)
 end
 
 if redis.call('EXISTS', CANCELLED_KEY) == 1 then return {CANCELLED} end
-mark_done()
+mark_done(DONE_KEY, DONE_CSV, TTL_S)
 local out = {}
 for i = 1, N do
   local registered, claim, held = dependent_keys(i)
@@ -172,51 +176,89 @@ def parse_statuses(reply: Sequence) -> list[Status] | None:
     return [Status(int(s)) for s in reply]
 
 
-# --- lease: KEYS = lease, running set; ARGV = delivery, ttl_ms, owner, ttl_s ------------------------
+# --- lease: KEYS = lease, running set, cancel flag, attempts; ARGV = delivery, ttl_ms, owner, ttl_s -------
+# Answers {state, attempt}: a delivery that takes the lease fresh is attempt 1, 2, ... of its invocation
+# (a retry takes over an expired lease); a renewal answers attempt 0.
 LEASE_SCRIPT = (
     lua_constants(LeaseState)
     + """
-local LEASE_KEY, RUNNING_KEY = KEYS[1], KEYS[2]
+local LEASE_KEY, RUNNING_KEY, CANCELLED_KEY, ATTEMPTS_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local DELIVERY, TTL_MS, OWNER, TTL_S = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', CANCELLED_KEY) == 1 then return {CANCELLED, 0} end
 local current = redis.call('GET', LEASE_KEY)
 if not current then
   redis.call('SET', LEASE_KEY, DELIVERY, 'PX', TTL_MS)
   redis.call('SADD', RUNNING_KEY, OWNER)
   redis.call('EXPIRE', RUNNING_KEY, TTL_S)
-  return OK
+  local attempt = redis.call('INCR', ATTEMPTS_KEY)
+  redis.call('EXPIRE', ATTEMPTS_KEY, TTL_S)
+  return {OK, attempt}
 end
-if current == DONE then return DONE end
+if current == DONE then return {DONE, 0} end
 if current == DELIVERY then
   redis.call('PEXPIRE', LEASE_KEY, TTL_MS)
-  return OK
+  return {OK, 0}
 end
-return HELD
+return {HELD, 0}
 """
 )
 
 
-# --- stats: KEYS = stats, timings, done, lease, running; ------------------------------------------
-# ARGV = ttl_s, counters JSON, timings JSON, done_csv, finished ('1'/'0'), owner.
+# --- stats: KEYS = stats, timings, done, lease, running, cancel flag --------------------------------
+# ARGV = ttl_s, counters JSON, timings JSON, done_csv, finished ('1'/'0'), owner. Answers 0 if cancelled.
 STATS_SCRIPT = (
     lua_constants(LeaseState)
+    + MARK_DONE
     + """
 local STATS_KEY, TIMINGS_KEY, DONE_KEY, LEASE_KEY, RUNNING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local CANCELLED_KEY = KEYS[6]
 local TTL_S, COUNTERS, TIMINGS, DONE_CSV = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local FINISHED, OWNER = ARGV[5] == '1', ARGV[6]
+if redis.call('EXISTS', CANCELLED_KEY) == 1 then return 0 end
 for name, value in pairs(cjson.decode(COUNTERS)) do redis.call('HINCRBY', STATS_KEY, name, value) end
 redis.call('EXPIRE', STATS_KEY, TTL_S)
 if TIMINGS ~= '' then
   redis.call('RPUSH', TIMINGS_KEY, TIMINGS)
   redis.call('EXPIRE', TIMINGS_KEY, TTL_S)
 end
-if DONE_CSV ~= '' then
-  for id in string.gmatch(DONE_CSV, '[^,]+') do redis.call('SADD', DONE_KEY, id) end
-  redis.call('EXPIRE', DONE_KEY, TTL_S)
-end
+mark_done(DONE_KEY, DONE_CSV, TTL_S)
 if FINISHED then
   redis.call('SET', LEASE_KEY, DONE, 'EX', TTL_S)
   redis.call('SREM', RUNNING_KEY, OWNER)
 end
+return 1
+"""
+)
+
+# --- result: KEYS = result, done, cancel flag; ARGV = value, ttl_s, done_csv, channel, announcement --
+# The first value stored wins (a retry re-uses it). Answers 0 if cancelled, 1 if stored, 2 if a value
+# was there already.
+RESULT_SCRIPT = (
+    MARK_DONE
+    + """
+local RESULT_KEY, DONE_KEY, CANCELLED_KEY = KEYS[1], KEYS[2], KEYS[3]
+local VALUE, TTL_S, DONE_CSV, CHANNEL, ANNOUNCEMENT = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', CANCELLED_KEY) == 1 then return 0 end
+local stored = redis.call('SET', RESULT_KEY, VALUE, 'NX', 'EX', TTL_S)
+mark_done(DONE_KEY, DONE_CSV, TTL_S)
+redis.call('PUBLISH', CHANNEL, ANNOUNCEMENT)
+if stored then return 1 end
+return 2
+"""
+)
+
+# --- error: KEYS = error, cancel flag, done; ARGV = record, ttl_s, done_csv, channel, announcement ---
+# The first error of a job is kept, and it ends the job (sets the cancel flag). Answers 0 if cancelled.
+ERROR_SCRIPT = (
+    MARK_DONE
+    + """
+local ERROR_KEY, CANCELLED_KEY, DONE_KEY = KEYS[1], KEYS[2], KEYS[3]
+local RECORD, TTL_S, DONE_CSV, CHANNEL, ANNOUNCEMENT = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', CANCELLED_KEY) == 1 then return 0 end
+redis.call('SET', ERROR_KEY, RECORD, 'NX', 'EX', TTL_S)
+redis.call('SET', CANCELLED_KEY, 1, 'EX', TTL_S)
+mark_done(DONE_KEY, DONE_CSV, TTL_S)
+redis.call('PUBLISH', CHANNEL, ANNOUNCEMENT)
 return 1
 """
 )

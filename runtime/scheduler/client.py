@@ -37,8 +37,10 @@ class Client:
 
     def get(self, dsk, keys, **kwargs):
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
-        graph = as_task_graph(dsk)
         requested = flat_keys(keys)
+        if not requested:
+            return repack(keys, {})  # dask's get of nothing is an empty tuple
+        graph = as_task_graph(dsk)
         finalizers = client_finalizers(graph, requested)
         executor_keys = [k for k in requested if k not in finalizers]
         executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]

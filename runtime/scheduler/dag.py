@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from dask._task_spec import GraphNode, convert_legacy_graph
 from dask.core import flatten
 
+from ..errors import MissingKeyError
+
 
 @dataclass(frozen=True)
 class Dag:
@@ -79,7 +81,7 @@ def build_dag(dsk, keys) -> Dag:
     requested = flat_keys(keys)
     missing = [k for k in requested if k not in graph]
     if missing:
-        raise KeyError(f"requested key(s) not in the graph: {missing[:5]!r}")
+        raise MissingKeyError(missing)
     graph = cull_in_order(graph, requested)
     order = topological_order(graph)
     index = {key: i for i, key in enumerate(order)}

@@ -6,6 +6,7 @@ each other. It only listens on the job's channel for finals and errors, and enfo
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -22,6 +23,9 @@ from .schedules import build_schedules, encode_schedules, partition
 POLL_INTERVAL_S = 1.0  # how often to look for results whose announcement was missed
 PROGRESS_TICK_S = 0.1  # how often progress callbacks hear from a running job
 STATS_WAIT_S = 10.0  # bound on waiting for the last executors' counters (a loaded machine flushes late)
+# When the KV store is swept once more after a job ended: longer than a lease renewal (stragglers learn
+# of the cancel flag) plus the local pool's grace period for tasks still running.
+STRAGGLER_SWEEP_S = 5.0
 
 
 def new_job_id() -> str:
@@ -70,8 +74,8 @@ def run_job(
             config.job_timeout_s,
             on_progress,
         )
-    except BaseException:
-        end_job(job, stores, keep_keys)
+    except BaseException:  # a task's error, the deadline, Ctrl-C or a KeyboardInterrupt from Jupyter
+        end_job(job, dag, stores, keep_keys)
         raise
     finally:
         subscription.close()
@@ -83,7 +87,7 @@ def run_job(
 
     def finish() -> JobReport:
         counters, timings = collect_stats(mds, job, len(payloads))
-        kvs_keys = end_job(job, stores, keep_keys)
+        kvs_keys = end_job(job, dag, stores, keep_keys)
         return build_report(
             job, wall_s, len(payloads), counters, timings, client_bytes, kvs_keys, config=config
         )
@@ -91,14 +95,28 @@ def run_job(
     return values, in_background(finish, name=f"wukong-job-{job}")
 
 
-def end_job(job: str, stores, keep_keys: bool) -> dict[str, int]:
-    """Delete the job's keys (unless kept) and tell stragglers to stop; how many outputs each KVS node
-    held."""
-    kvs_keys = {} if keep_keys else stores.kvs.delete_job(job)
-    if not keep_keys:
-        stores.mds.delete_job(job)
-    stores.mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
+def end_job(job: str, dag: Dag, stores, keep_keys: bool) -> dict[str, int]:
+    """End the job: cancel it first (executors stop before their next task; the MDS scripts refuse its
+    writes; local workers still in its tasks are killed after a grace period), then delete its keys
+    (unless kept) and, once stragglers had time to stop, its KV-store outputs again (the KVS nodes do
+    not hold the cancel flag; an executor learns of it within a lease renewal). How many outputs each
+    KVS node held."""
+    stores.mds.cancel(job)
+    if keep_keys:
+        return {}
+    stores.mds.delete_job(job, len(dag), dag.leaves)
+    kvs_keys = stores.kvs.delete_job(job, len(dag))
+    sweep = threading.Timer(STRAGGLER_SWEEP_S, sweep_outputs, (stores.kvs, job, len(dag)))
+    sweep.daemon = True
+    sweep.start()
     return kvs_keys
+
+
+def sweep_outputs(kvs, job: str, tasks: int) -> None:
+    """Delete outputs a straggler wrote after the job ended; best effort (the cluster may be gone, and
+    the keys expire anyway)."""
+    with contextlib.suppress(Exception):
+        kvs.delete_job(job, tasks)
 
 
 def in_background(function, name: str) -> Future:

@@ -1,11 +1,14 @@
 """Every Redis key and channel name Wukong uses. Nothing else in the code formats a key.
 
 Tasks are named by their integer index in the job's DAG (``Dag.keys[i]`` is the dask key), which keeps
-keys short and independent of dask's key names. Every per-job key starts with ``wk:{job}:`` so that
-``job_pattern`` finds them all when the job ends; every one is written with the TTL ``key_ttl_s``.
+keys short and independent of dask's key names. Every per-job key starts with ``wk:{job}:`` and is
+written with the TTL ``key_ttl_s``; when the job ends they are deleted by name (``job_keys``,
+``outputs``), with no scan of the keyspace.
 """
 
 from __future__ import annotations
+
+from ..protocol.payload import invoked_owner, leaf_owner
 
 
 def inflight(queue: str, worker: str) -> str:
@@ -13,12 +16,19 @@ def inflight(queue: str, worker: str) -> str:
     return f"{queue}:inflight:{worker}"
 
 
-def job_prefix(job: str) -> str:
-    return f"wk:{job}:"
-
-
 def job_pattern(job: str) -> str:
+    """Every key of a job, for inspection (tests, debugging); clean-up deletes by name."""
     return f"wk:{job}:*"
+
+
+def job_keys(job: str, tasks: int, leaves) -> list[str]:
+    """Every MDS key a job of ``tasks`` tasks can have but its cancel flag and final parts."""
+    names = [schedules(job), done(job), error(job), stats(job), timings(job), running(job)]
+    per_task = (registered, claim, held, wake, result)
+    names += [key(job, task) for task in range(tasks) for key in per_task]
+    owners = [leaf_owner(leaf) for leaf in leaves] + [invoked_owner(task) for task in range(tasks)]
+    names += [key(job, owner) for owner in owners for key in (lease, attempts)]
+    return names
 
 
 def schedules(job: str) -> str:
@@ -37,6 +47,7 @@ def output(job: str, task: int) -> str:
 
 
 def output_pattern(job: str) -> str:
+    """Every output of a job, its parts included (only outputs split in parts need a scan)."""
     return f"wk:{job}:out:*"
 
 
@@ -90,6 +101,11 @@ def woken_task(wake_key: str) -> int:
 def lease(job: str, owner: str) -> str:
     """Which delivery of invocation ``owner`` is running it ("done" once one finished) (MDS)."""
     return f"wk:{job}:lease:{owner}"
+
+
+def attempts(job: str, owner: str) -> str:
+    """How many deliveries of invocation ``owner`` took its lease (MDS): 2 and more are retries."""
+    return f"wk:{job}:attempts:{owner}"
 
 
 def running(job: str) -> str:

@@ -14,7 +14,7 @@ from uhashring import HashRing
 
 from ..errors import PayloadTooLargeError
 from . import bulk, chunks, keys
-from .metadata import delete_matching
+from .metadata import delete_matching, unlink
 
 
 class KVStore:
@@ -72,11 +72,18 @@ class KVStore:
                 found[task] = value
         return found
 
-    def delete_job(self, job: str) -> dict[str, int]:
-        """Delete the job's outputs; return how many each node held (to show how keys spread)."""
-        return {
-            name: delete_matching(client, keys.output_pattern(job)) for name, client in self.nodes.items()
-        }
+    def delete_job(self, job: str, tasks: int) -> dict[str, int]:
+        """Delete the outputs of a job of ``tasks`` tasks, by name; return how many each node held (to
+        show how keys spread). Outputs split in parts (``chunk_large_tasks``) are found by a scan."""
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for task in range(tasks):
+            key = keys.output(job, task)
+            by_node[self.node_of(key)].append(key)
+        deleted = {name: unlink(client, by_node.get(name, [])) for name, client in self.nodes.items()}
+        if self.chunk_large_tasks:
+            for name, client in self.nodes.items():
+                deleted[name] += delete_matching(client, keys.output_pattern(job))
+        return deleted
 
     def _set(self, key: str, data) -> None:
         node = self.node_of(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from functools import partial
 
 from redis.exceptions import NoScriptError
@@ -29,8 +30,11 @@ class MetadataStore:
         self._register = client.register_script(registration.REGISTER_SCRIPT)
         self._add_stats = client.register_script(registration.STATS_SCRIPT)
         self._lease = client.register_script(registration.LEASE_SCRIPT)
+        self._put_result = client.register_script(registration.RESULT_SCRIPT)
+        self._put_error = client.register_script(registration.ERROR_SCRIPT)
         self.bytes_written = 0
         self.bytes_read = 0
+        self.result_parts: dict[str, list[str]] = {}  # job -> keys of finals stored in parts, seen read
 
     # --- scheduler side ---
     def put_schedules(self, job: str, schedules: dict[int, bytes]) -> None:
@@ -43,6 +47,12 @@ class MetadataStore:
     def results(self, job: str, tasks: list[int]) -> list[memoryview | bytearray | None]:
         """The finals' values, each in a writable buffer of its own (``storage.bulk``)."""
         heads = bulk.mget(self.redis, [keys.result(job, t) for t in tasks]) if tasks else []
+        for task, head in zip(tasks, heads, strict=True):
+            count = chunks.part_count(head) if head is not None else None
+            if count:
+                self.result_parts.setdefault(job, []).extend(
+                    keys.result_chunk(job, task, n) for n in range(count)
+                )
         values = [
             chunks.whole(head, partial(bulk.mget, self.redis), partial(keys.result_chunk, job, task))
             for task, head in zip(tasks, heads, strict=True)
@@ -82,9 +92,11 @@ class MetadataStore:
     def cancel(self, job: str) -> None:
         self.redis.set(keys.cancelled(job), 1, ex=self.ttl_s)
 
-    def delete_job(self, job: str) -> None:
-        """Delete every key of the job but the cancel flag, which tells stragglers to stop."""
-        delete_matching(self.redis, keys.job_pattern(job), keep={keys.cancelled(job).encode()})
+    def delete_job(self, job: str, tasks: int, leaves: Iterable[int]) -> int:
+        """Delete every key of a job of ``tasks`` tasks but its cancel flag (which tells stragglers to
+        stop), by name: no scan of the keyspace. How many keys there were."""
+        names = keys.job_keys(job, tasks, leaves) + self.result_parts.pop(job, [])
+        return unlink(self.redis, names)
 
     # --- executor side ---
     def get_schedule(self, job: str, schedule_id: int) -> bytes | None:
@@ -133,13 +145,14 @@ class MetadataStore:
                 reply = self._register(keys=script_keys, args=args)
         return registration.parse_statuses(reply)
 
-    def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> LeaseState:
-        """Take or renew the run lease of invocation ``owner``: OK, HELD (another delivery) or DONE."""
-        return LeaseState(
-            self._lease(
-                keys=[keys.lease(job, owner), keys.running(job)], args=[delivery, ttl_ms, owner, self.ttl_s]
-            ).decode()
+    def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> tuple[LeaseState, int]:
+        """Take or renew the run lease of invocation ``owner``: (OK, HELD by another delivery, DONE or
+        CANCELLED; this delivery's attempt number when it took the lease fresh, else 0)."""
+        state, attempt = self._lease(
+            keys=[keys.lease(job, owner), keys.running(job), keys.cancelled(job), keys.attempts(job, owner)],
+            args=[delivery, ttl_ms, owner, self.ttl_s],
         )
+        return LeaseState(state.decode()), int(attempt)
 
     def wait_for_wake(self, job: str, held: list[int], timeout_s: float) -> int | None:
         """Block until a registration wakes one of the ``held`` tasks' executors, or the timeout."""
@@ -158,26 +171,36 @@ class MetadataStore:
             pipe.set(keys.claim(job, task), delegate, xx=True, ex=self.ttl_s)
         pipe.execute()
 
-    def put_result(self, job: str, task: int, data: bytes, done: list[int]) -> None:
+    def put_result(self, job: str, task: int, data, done: list[int]) -> bool | None:
         """Store a final (in parts when it is over the value limit: finals must reach the client) and
-        announce it."""
+        announce it. The first value stored wins: True if it was this one, False if another delivery's
+        was there already, None if the job ended (nothing stored)."""
         head, parts = chunks.split(data, self.max_value_bytes)
+        if parts and self.redis.exists(keys.cancelled(job)):
+            return None
         for number, part in enumerate(parts):
-            self.redis.set(keys.result_chunk(job, task, number), part, ex=self.ttl_s)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.result(job, task), head, ex=self.ttl_s)
-        self._mark_done(pipe, job, done)
-        pipe.publish(keys.events(job), json.dumps({"final": task}))
-        pipe.execute()
+            self.redis.set(keys.result_chunk(job, task, number), part, ex=self.ttl_s, nx=True)
+        answer = self._put_result(
+            keys=[keys.result(job, task), keys.done(job), keys.cancelled(job)],
+            args=[head, self.ttl_s, ",".join(map(str, done)), keys.events(job), json.dumps({"final": task})],
+        )
         self.bytes_written += len(data)
+        return None if answer == 0 else answer == 1
 
-    def put_error(self, job: str, record: bytes, done: list[int]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.error(job), record, ex=self.ttl_s, nx=True)
-        pipe.set(keys.cancelled(job), 1, ex=self.ttl_s)
-        self._mark_done(pipe, job, done)
-        pipe.publish(keys.events(job), json.dumps({"error": True}))
-        pipe.execute()
+    def put_error(self, job: str, record: bytes, done: list[int]) -> bool:
+        """Store the job's first error and end the job; False if it had ended already."""
+        return bool(
+            self._put_error(
+                keys=[keys.error(job), keys.cancelled(job), keys.done(job)],
+                args=[
+                    record,
+                    self.ttl_s,
+                    ",".join(map(str, done)),
+                    keys.events(job),
+                    json.dumps({"error": True}),
+                ],
+            )
+        )
 
     def add_stats(
         self,
@@ -187,7 +210,8 @@ class MetadataStore:
         done: list[int],
         finished_owner: str | None = None,
     ) -> None:
-        """One command: a script adds every counter, the timings, the done tasks (atomic, as MULTI was)."""
+        """One command: a script adds every counter, the timings, the done tasks (atomic, as MULTI was);
+        nothing if the job ended."""
         self._add_stats(
             keys=[
                 keys.stats(job),
@@ -195,6 +219,7 @@ class MetadataStore:
                 keys.done(job),
                 keys.lease(job, finished_owner or ""),
                 keys.running(job),
+                keys.cancelled(job),
             ],
             args=[
                 self.ttl_s,
@@ -206,10 +231,16 @@ class MetadataStore:
             ],
         )
 
-    def _mark_done(self, pipe, job: str, done: list[int]) -> None:
-        if done:
-            pipe.sadd(keys.done(job), *done)
-            pipe.expire(keys.done(job), self.ttl_s)
+
+UNLINK_BATCH = 5000
+
+
+def unlink(client, names: list[str]) -> int:
+    """Delete these keys (asynchronously in the server), in batches; how many existed."""
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, len(names), UNLINK_BATCH):
+        pipe.unlink(*names[start : start + UNLINK_BATCH])
+    return sum(pipe.execute()) if names else 0
 
 
 def delete_matching(client, pattern: str, keep=frozenset()) -> int:
