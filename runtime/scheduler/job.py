@@ -6,14 +6,16 @@ each other. It only listens on the job's channel for finals and errors, and enfo
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 
-from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
+from ..errors import JobTimeoutError, RedisUnreachableError, RemoteTaskError, RemoteTraceback
 from ..protocol import payload as wire
 from ..storage import serialization
+from ..storage.connect import MDS_ROLE
 from .dag import Dag
 from .report import JobReport, build_report
 from .schedules import build_schedules, encode_schedules, partition
@@ -37,9 +39,11 @@ def run_job(
     on_progress=None,
     keep_keys: bool = False,
     job: str | None = None,
+    check=None,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
-    task's exception.
+    task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
+    cluster can no longer run it (``LocalCluster.check``: a process of it died, or it was closed).
 
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
     theirs after announcing their last final) and deleting the job's keys happen in a background
@@ -68,9 +72,10 @@ def run_job(
             time.monotonic() + config.job_timeout_s,
             config.job_timeout_s,
             on_progress,
+            check,
         )
-    except BaseException:
-        end_job(job, stores, keep_keys)
+    except BaseException as error:
+        end_failed_job(job, stores, keep_keys, error)
         raise
     finally:
         subscription.close()
@@ -90,14 +95,24 @@ def run_job(
     return values, in_background(finish, name=f"wukong-job-{job}")
 
 
-def end_job(job: str, stores, keep_keys: bool) -> dict[str, int]:
-    """Delete the job's keys (unless kept) and tell stragglers to stop; how many outputs each KVS node
-    held."""
-    kvs_keys = {} if keep_keys else stores.kvs.delete_job(job)
-    if not keep_keys:
-        stores.mds.delete_job(job)
+def end_job(job: str, stores, keep_keys: bool, lost_nodes=frozenset()) -> dict[str, int]:
+    """Tell stragglers to stop and delete the job's keys (unless kept; not on ``lost_nodes``, KVS
+    addresses known unreachable); how many outputs each KVS node held."""
     stores.mds.cancel(job)  # stragglers (duplicates, delayed retries) stop at their next registration
-    return kvs_keys
+    if keep_keys:
+        return {}
+    stores.mds.delete_job(job)  # keeps the cancel flag
+    return stores.kvs.delete_job(job, skip=lost_nodes)
+
+
+def end_failed_job(job: str, stores, keep_keys: bool, error: BaseException) -> None:
+    """Clean up after a failed job, best effort: the job's own error is what the user must see. A node
+    that is unreachable is not waited for again; its keys expire (key_ttl_s)."""
+    lost = error if isinstance(error, RedisUnreachableError) else None
+    if lost is not None and lost.role == MDS_ROLE:
+        return
+    with contextlib.suppress(RedisUnreachableError):
+        end_job(job, stores, keep_keys, lost_nodes={lost.address} if lost else frozenset())
 
 
 def in_background(function, name: str) -> Future:
@@ -122,7 +137,7 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
 
 
 def wait_for_finals(
-    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None
+    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None, check=None
 ) -> dict[int, object]:
     """The finals' values, each read as soon as it is announced (while the rest still run)."""
     values: dict[int, object] = {}
@@ -142,6 +157,8 @@ def wait_for_finals(
             raise_task_error(mds.error(job))
         if event is None or time.monotonic() - last_poll >= POLL_INTERVAL_S:
             last_poll = time.monotonic()
+            if check is not None:
+                check()
             error = mds.error(job)
             if error is not None:
                 raise_task_error(error)

@@ -72,10 +72,13 @@ class KVStore:
                 found[task] = value
         return found
 
-    def delete_job(self, job: str) -> dict[str, int]:
-        """Delete the job's outputs; return how many each node held (to show how keys spread)."""
+    def delete_job(self, job: str, skip=frozenset()) -> dict[str, int]:
+        """Delete the job's outputs (but on the nodes in ``skip``, known lost); return how many each node
+        held (to show how keys spread)."""
         return {
-            name: delete_matching(client, keys.output_pattern(job)) for name, client in self.nodes.items()
+            name: delete_matching(client, keys.output_pattern(job))
+            for name, client in self.nodes.items()
+            if name not in skip
         }
 
     def _set(self, key: str, data) -> None:
