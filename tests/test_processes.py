@@ -18,7 +18,7 @@ cluster = LocalCluster(local_workers=2)
 client = Client(cluster)
 assert client.get({"x": 1, "y": (lambda v: v + 1, "x")}, "y") == 2
 pids = [s.process.pid for s in cluster.servers] + cluster.pool.pids()
-pids += [cluster.proxy.process.pid, cluster.pool.zygote.pid]
+pids += [cluster.proxy.process.pid, cluster.pool.template.pid]
 print(" ".join(map(str, pids)), flush=True)
 sys.stdin.readline()  # the test checks everything is up, then lets the script end
 how = sys.argv[1]
