@@ -11,6 +11,7 @@ from dask import delayed
 import wukong
 from wukong import (
     Client,
+    ClusterClosedError,
     ConfigError,
     JobTimeoutError,
     LocalCluster,
@@ -125,6 +126,20 @@ def test_integer_settings_accept_text_and_whole_floats(monkeypatch):
     config = wukong.load_config(local_workers=2.0, max_value_bytes=5e8)
     assert (config.local_workers, config.max_value_bytes) == (2, 500_000_000)
     assert type(config.local_workers) is int
+
+
+def test_a_client_of_a_closed_cluster_says_so():
+    cluster = LocalCluster(local_workers=1, use_local_proxy=False)
+    client = Client(cluster)
+    assert client.get({"x": 1}, "x") == 1
+    cluster.close()
+    started = time.monotonic()
+    with pytest.raises(ClusterClosedError, match="LocalCluster was closed.*start a new LocalCluster"):
+        client.get({"x": 1}, "x")
+    assert time.monotonic() - started < 1  # no waiting on redis-py's retries
+    with pytest.raises(ClusterClosedError):
+        Client(cluster)
+    cluster.close()  # twice is fine
 
 
 def test_cluster_setting_on_a_client_is_refused(cluster):

@@ -24,7 +24,6 @@ from ..invokers import LambdaInvoker, LocalInvoker
 from ..storage.connect import KVS_ROLE, MDS_ROLE, connect
 from .pool import WorkerPool, pool_size
 from .processes import describe_exit
-from .proxy_process import ProxyProcess
 from .redis_server import RedisServer
 
 LOST_NODE_ADVICE = (
@@ -38,7 +37,7 @@ class LocalCluster:
         self.config = load_config(**kwargs)
         self.servers: list[RedisServer] = []
         self.pool: WorkerPool | None = None
-        self.proxy: ProxyProcess | None = None
+        self.proxy = None  # a ProxyProcess
         self.closed = False
         # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
         self.duplicate_deliveries = faults.duplicate_deliveries()
@@ -64,6 +63,9 @@ class LocalCluster:
         self.config = config.replace(**changes)
         stores = connect(self.config)  # fails here, clearly, if a given Redis is unreachable
         if self.config.use_local_proxy:
+            # Imported here: ``python -m wukong.local.proxy_process`` imports the package first.
+            from .proxy_process import ProxyProcess
+
             self.proxy = ProxyProcess(self.config)
             self.config = self.config.replace(
                 proxy_address=self.proxy.host, proxy_port=self.proxy.port, proxy_secret=self.proxy.secret

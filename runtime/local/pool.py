@@ -160,14 +160,19 @@ class WorkerPool:
                 failures = 0
             except Exception as exc:  # the pool must outlive a Redis hiccup, without a message per tick
                 if not failures and not self.closing.is_set():
-                    print(f"wukong: worker pool supervisor: {exc}; retrying with back-off", file=sys.stderr)
+                    print(f"wukong: worker pool supervisor (retrying with back-off): {exc}", file=sys.stderr)
                 failures += 1
 
     def grow(self, meter: PoolCpu, backlog_seen: bool) -> bool:
-        """Add extra workers while invocations queue and the workers wait; whether any queued now."""
-        backlog = self.redis.llen(self.queue)
+        """Add extra workers while invocations queue and the workers wait, once every worker is ready
+        (a worker still starting, or backing off from an unreachable Redis, would not run more);
+        whether any invocation queued now."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.queue)
+        pipe.scard(keys.ready_workers(self.queue))
+        backlog, ready = pipe.execute()
         waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
-        if backlog and backlog_seen and waiting:
+        if backlog and backlog_seen and waiting and ready >= len(self.workers):
             for _ in range(min(backlog, self.max_size - len(self.workers))):
                 self.spawn(extra=True)
         return backlog > 0
