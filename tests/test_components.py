@@ -190,6 +190,7 @@ def test_a_template_that_keeps_dying_fails_the_cluster_with_one_message():
         ClusterFailedError, match=r"worker template .* was killed by SIGKILL, its 4th death"
     ) as caught:
         client.get({"x": 1}, "x")
+    report("the next job after the template's 4th death", time.monotonic() - started)
     assert time.monotonic() - started < 1.0
     assert "start a new LocalCluster()" in str(caught.value)
     report("close() after the template gave up", close_and_check(cluster, pids))
@@ -214,6 +215,22 @@ def test_killed_worker_mid_task_is_replaced_and_the_job_completes():
         assert leftover_keys(redis, cluster) == []
         pids = cluster_pids(cluster)
     assert wait_gone(pids, 10) == []
+
+
+def test_lost_proxy_fails_the_cluster_with_one_message():
+    cluster = LocalCluster(local_workers=1, job_timeout_s=DEADLINE_S)
+    client = Client(cluster)
+    pids, proxy = cluster_pids(cluster), cluster.proxy.process.pid
+    job = in_thread(client.get, slow_graph(10), "total")
+    wait_running(client.stores.mds.redis, cluster)
+    os.kill(proxy, signal.SIGKILL)
+    started = time.monotonic()
+    with pytest.raises(ClusterFailedError, match=rf"KV-store proxy \(pid {proxy}\) was killed by SIGKILL"):
+        job.result(timeout=60)
+    took = time.monotonic() - started
+    report("proxy killed mid-job", took)
+    assert took < FAIL_WITHIN_S
+    report("close() after the proxy died", close_and_check(cluster, pids))
 
 
 def ignore_sigterm_and_sleep(seconds):

@@ -114,7 +114,7 @@ class ProxyServer:
                     reader.readexactly(protocol.LENGTH.size), self.limits.idle_timeout_s
                 )
             except TimeoutError:
-                log.info("closed %s: idle for %g s", peer, self.limits.idle_timeout_s)
+                log.debug("closed %s: idle for %g s", peer, self.limits.idle_timeout_s)
                 return
             try:
                 length = protocol.check_length(
