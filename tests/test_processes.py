@@ -68,10 +68,12 @@ def test_no_process_or_temporary_file_outlives_the_script(how, tmp_path):
     if how in ("ctrl-c", "term", "kill"):
         assert process.stdout.readline().strip() == "sleeping"
     signum = {"ctrl-c": signal.SIGINT, "term": signal.SIGTERM, "kill": signal.SIGKILL}.get(how)
+    started = time.monotonic()
     if signum is not None:
         process.send_signal(signum)
     process.wait(30)
     assert wait_gone(pids) == []
+    print(f"\nEXIT {how}: every process gone {time.monotonic() - started:.2f} s after")
     assert list(tmp_path.iterdir()) == []
 
 
