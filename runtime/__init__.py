@@ -7,6 +7,8 @@ x.compute(scheduler=client.get)
 
 from .config import WukongConfig, load_config
 from .errors import (
+    ClusterClosedError,
+    ClusterFailedError,
     ConfigError,
     JobTimeoutError,
     MissingKeyError,
@@ -28,6 +30,8 @@ __all__ = [
     "WukongConfig",
     "load_config",
     "WukongError",
+    "ClusterClosedError",
+    "ClusterFailedError",
     "ConfigError",
     "JobTimeoutError",
     "MissingKeyError",

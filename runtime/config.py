@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import operator
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -75,6 +77,12 @@ class WukongConfig:
     proxy_secret: str = ""
     proxy_secret_arn: str = ""  # AWS: Secrets Manager secret {"secret": ...}; used when proxy_secret is empty
     use_local_proxy: bool = True
+    # The proxy's bounds on peers: a connection must present the secret within proxy_auth_timeout_s (at
+    # most proxy_max_unauthenticated such connections at once), and an authenticated one that sends no
+    # request for proxy_idle_timeout_s is closed (the executor's client reconnects).
+    proxy_auth_timeout_s: float = 5.0
+    proxy_idle_timeout_s: float = 300.0
+    proxy_max_unauthenticated: int = 64
 
     # --- invocation ---
     num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
@@ -129,6 +137,8 @@ class WukongConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
+        for name in NUMBER_FIELDS:  # built directly or by replace(): numbers are checked the same way
+            object.__setattr__(self, name, coerce(name, getattr(self, name)))
         validate(self)
 
     def replace(self, **changes) -> WukongConfig:
@@ -152,6 +162,8 @@ class WukongConfig:
 
 FIELD_TYPES = {f.name: f.type for f in fields(WukongConfig) if f.name != "extra"}
 FIELD_DEFAULTS = {f.name: f.default for f in fields(WukongConfig) if f.name != "extra"}
+NUMBER_FIELDS = tuple(name for name, kind in FIELD_TYPES.items() if kind in ("int", "float"))
+KIND_WORDS = {"int": "an integer", "float": "a finite number", "bool": "a boolean", "str": "a string"}
 
 
 def validate(config: WukongConfig) -> None:
@@ -167,6 +179,9 @@ def validate(config: WukongConfig) -> None:
         "num_kvs_nodes",
         "redis_timeout_s",
         "redis_connect_timeout_s",
+        "proxy_auth_timeout_s",
+        "proxy_idle_timeout_s",
+        "proxy_max_unauthenticated",
     )
     for name in positive:
         if getattr(config, name) <= 0:
@@ -224,18 +239,44 @@ def coerce(name: str, value: Any) -> Any:
                 return value.lower() in ("1", "true", "yes", "on")
             return bool(value)
         if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return int(value)
+            return as_integer(value)
         if kind == "float":
-            return float(value)
+            return as_finite_float(value)
         if kind == "str":
             return str(value)
         if name == "redis_endpoints":
             return _parse_endpoints(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r} must be a {kind}, got {value!r}") from exc
+        raise ConfigError(f"setting {name!r} must be {KIND_WORDS.get(kind, kind)}, got {value!r}") from exc
     return value
+
+
+def as_integer(value: Any) -> int:
+    """An int, a text of one ("3", from an environment variable), or a float with an integer value
+    (2.0, 1e6); 2.7, NaN, infinities and booleans are refused instead of truncated."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            value = float(text)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    return operator.index(value)  # int, numpy integers; TypeError for anything else
+
+
+def as_finite_float(value: Any) -> float:
+    """A float from a number or its text; NaN and infinities are refused (a NaN deadline never expires)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def _parse_endpoints(value) -> tuple[tuple[str, int], ...]:

@@ -21,12 +21,41 @@ class RedisNotInstalledError(WukongError):
 
 
 class RedisUnreachableError(WukongError, ConnectionError):
-    def __init__(self, role: str, address: str, reason: str):
+    """A Redis node (the metadata store or a KV store node) cannot be reached: at connect time, or
+    mid-job once redis-py's bounded retries gave up. ``role`` and ``address`` name the node."""
+
+    ADVICE = (
+        "Check that redis-server is running there and that host/port/password are right "
+        "(settings `host`, `redis_endpoints`, `mds_password`, or the WUKONG_* environment variables)."
+    )
+
+    def __init__(self, role: str, address: str, reason: str, advice: str = ""):
+        self.role, self.address, self.reason, self.advice = role, address, reason, advice or self.ADVICE
+        super().__init__(f"cannot reach the {role} Redis at {address}: {reason}. {self.advice}")
+
+    def __reduce__(self):  # travels from an executor to the client with its node
+        return type(self), (self.role, self.address, self.reason, self.advice)
+
+
+class ClusterClosedError(WukongError):
+    def __init__(self):
         super().__init__(
-            f"cannot reach the {role} Redis at {address}: {reason}. "
-            "Check that redis-server is running there and that host/port/password are right "
-            "(settings `host`, `redis_endpoints`, `mds_password`, or the WUKONG_* environment variables)."
+            "this LocalCluster was closed (by close(), the end of its `with` block, or interpreter exit); "
+            "start a new LocalCluster() and make a Client on it"
         )
+
+
+class ClusterFailedError(WukongError, RuntimeError):
+    """A process of a local cluster stopped for good (the worker template died too often, the proxy exited)."""
+
+    def __init__(self, what: str):
+        self.what = what
+        super().__init__(
+            f"{what}. The cluster cannot run jobs any more: close() it and start a new LocalCluster()"
+        )
+
+    def __reduce__(self):
+        return type(self), (self.what,)
 
 
 class UnpicklableTaskError(WukongError, TypeError):

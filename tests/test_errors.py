@@ -11,6 +11,7 @@ from dask import delayed
 import wukong
 from wukong import (
     Client,
+    ClusterClosedError,
     ConfigError,
     JobTimeoutError,
     LocalCluster,
@@ -21,6 +22,7 @@ from wukong import (
     UnpicklableTaskError,
     VersionMismatchError,
 )
+from wukong.config import JOB_SETTINGS, with_job_settings
 from wukong.errors import RemoteTraceback
 
 
@@ -88,11 +90,57 @@ def test_bad_config_key_and_value_are_named(monkeypatch):
         LocalCluster(bogus=1)
     with pytest.raises(ConfigError, match="big_task_threshold must be positive"):
         wukong.load_config(big_task_threshold=-1)
-    with pytest.raises(ConfigError, match="'max_task_fanout' must be a int"):
+    with pytest.raises(ConfigError, match="'max_task_fanout' must be an integer"):
         wukong.load_config(max_task_fanout="many")
     monkeypatch.setenv("WUKONG_TYPO", "1")
     with pytest.raises(ConfigError, match="WUKONG_TYPO"):
         wukong.load_config()
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("job_timeout_s", float("nan"), "a finite number"),  # a NaN deadline would never expire
+        ("job_timeout_s", "inf", "a finite number"),
+        ("delayed_io_max_wait_s", float("-inf"), "a finite number"),
+        ("redis_timeout_s", True, "a finite number"),
+        ("local_workers", 2.7, "an integer"),  # was truncated to 2
+        ("local_workers", "2.7", "an integer"),
+        ("max_local_workers", float("nan"), "an integer"),
+        ("key_ttl_s", False, "an integer"),
+    ],
+)
+def test_settings_refuse_nan_infinities_and_fractions(name, value, expected):
+    with pytest.raises(ConfigError, match=f"setting '{name}' must be {expected}, got"):
+        wukong.load_config(**{name: value})
+    with pytest.raises(ConfigError, match=f"'{name}'"):  # built directly, or per client: the same check
+        wukong.WukongConfig(**{name: value})
+    if name in JOB_SETTINGS:
+        with pytest.raises(ConfigError, match=f"'{name}'"):
+            with_job_settings(wukong.WukongConfig(), **{name: value})
+
+
+def test_integer_settings_accept_text_and_whole_floats(monkeypatch):
+    monkeypatch.setenv("WUKONG_LOCAL_WORKERS", "3")
+    assert wukong.load_config().local_workers == 3
+    config = wukong.load_config(local_workers=2.0, max_value_bytes=5e8)
+    assert (config.local_workers, config.max_value_bytes) == (2, 500_000_000)
+    assert type(config.local_workers) is int
+
+
+def test_a_client_of_a_closed_cluster_says_so():
+    cluster = LocalCluster(local_workers=1, use_local_proxy=False)
+    client = Client(cluster)
+    assert client.get({"x": 1}, "x") == 1
+    cluster.close()
+    started = time.monotonic()
+    with pytest.raises(ClusterClosedError, match="LocalCluster was closed.*start a new LocalCluster"):
+        client.get({"x": 1}, "x")
+    print(f"\nFAULT a client of a closed cluster: {time.monotonic() - started:.3f} s")
+    assert time.monotonic() - started < 1  # no waiting on redis-py's retries
+    with pytest.raises(ClusterClosedError):
+        Client(cluster)
+    cluster.close()  # twice is fine
 
 
 def test_cluster_setting_on_a_client_is_refused(cluster):

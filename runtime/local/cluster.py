@@ -3,7 +3,8 @@
 With no arguments it is the embedded local mode: a ``redis-server`` on a free loopback port with a
 random password (the MDS, which also holds the KVS unless ``num_kvs_nodes`` > 1 starts more nodes),
 the KV-store proxy, and the pool of warm workers. It stops all of them on ``close()``, at interpreter
-exit, and when the process is killed (the children die with their parent).
+exit, and when the process is killed (the children die with their parent). :meth:`check` says, before
+and during every job, whether the cluster can still run one: closed, or a process of it died.
 
 With ``mode: aws`` in the config (the CDK stack writes it on the scheduler VM) it starts nothing and
 reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead.
@@ -13,14 +14,22 @@ from __future__ import annotations
 
 import atexit
 import secrets
+import sys
 import weakref
 
 from .. import platforms, testhooks
 from ..config import LAMBDA_DEFAULT_CONCURRENCY, load_config
+from ..errors import ClusterClosedError, ClusterFailedError, RedisUnreachableError
 from ..storage import keys
-from ..storage.connect import connect
+from ..storage.connect import KVS_ROLE, MDS_ROLE, connect
 from .pool import WorkerPool, pool_size
+from .processes import describe_exit
 from .redis_server import RedisServer
+
+LOST_NODE_ADVICE = (
+    "This LocalCluster started that redis-server and cannot run jobs without it: "
+    "close() the cluster and start a new LocalCluster()"
+)
 
 
 class LocalCluster:
@@ -28,7 +37,7 @@ class LocalCluster:
         self.config = load_config(**kwargs)
         self.servers: list[RedisServer] = []
         self.pool: WorkerPool | None = None
-        self.proxy = None
+        self.proxy = None  # a ProxyProcess
         self.closed = False
         # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
         self.duplicate_deliveries = testhooks.duplicate_deliveries()
@@ -44,17 +53,18 @@ class LocalCluster:
         config = self.config
         changes = {"local_queue": config.local_queue or keys.local_queue(secrets.token_hex(6))}
         if not config.host:
-            mds = self.start_server()
+            mds = self.start_server(MDS_ROLE)
             changes.update(host=mds.address, mds_password=mds.password)
         if config.num_kvs_nodes > 1 and not config.redis_endpoints:
             password = secrets.token_urlsafe(24)
-            nodes = [self.start_server(password) for _ in range(config.num_kvs_nodes)]
+            nodes = [self.start_server(KVS_ROLE, password) for _ in range(config.num_kvs_nodes)]
             changes["redis_endpoints"] = tuple(("127.0.0.1", node.port) for node in nodes)
             changes["kvs_password"] = password
         self.config = config.replace(**changes)
         stores = connect(self.config)  # fails here, clearly, if a given Redis is unreachable
         if self.config.use_local_proxy:
-            from ..proxy.server import ProxyProcess
+            # Imported here: ``python -m wukong.local.proxy_process`` imports the package first.
+            from .proxy_process import ProxyProcess
 
             self.proxy = ProxyProcess(self.config)
             self.config = self.config.replace(
@@ -65,13 +75,14 @@ class LocalCluster:
             servers.append(self.proxy.process.pid)
         self.pool = WorkerPool(self.config, stores.mds.redis, server_pids=servers)
 
-    def start_server(self, password: str | None = None) -> RedisServer:
-        server = RedisServer(self.config.redis_server, password)
+    def start_server(self, role: str, password: str | None = None) -> RedisServer:
+        server = RedisServer(self.config.redis_server, password, role=role)
         self.servers.append(server)
         return server
 
     def platform(self, config=None) -> platforms.Platform:
         """A client's stores and the invoker of its leaf bursts (``config``: the client's, if it has its own)."""
+        self.check()
         return platforms.build(
             config or self.config, platforms.Role.CLIENT, duplicate=self.duplicate_deliveries
         )
@@ -85,17 +96,38 @@ class LocalCluster:
             return LAMBDA_DEFAULT_CONCURRENCY
         return pool_size(self.config)[1]
 
+    def check(self) -> None:
+        """Raise if this cluster cannot run a job: it was closed, or a process of it died (named, with
+        how it died). Cheap (no I/O): the client calls it before and, every second, during each job."""
+        if self.closed:
+            raise ClusterClosedError()
+        for server in self.servers:
+            code = server.process.poll()
+            if code is not None:
+                reason = f"its redis-server (pid {server.process.pid}) {describe_exit(code)}"
+                raise RedisUnreachableError(server.role, server.address, reason, LOST_NODE_ADVICE)
+        if self.proxy is not None and self.proxy.process.poll() is not None:
+            code = self.proxy.process.poll()
+            raise ClusterFailedError(
+                f"the local KV-store proxy (pid {self.proxy.process.pid}) {describe_exit(code)}"
+            )
+        if self.pool is not None and self.pool.failure is not None:
+            raise ClusterFailedError(self.pool.failure)
+
     def close(self) -> None:
+        """Stop every process of the cluster (SIGKILL after a grace period), whatever has died already;
+        never raises."""
         if self.closed:
             return
         self.closed = True
         if self.pool is not None:
-            self.pool.close()
+            _quietly(self.pool.close)
+            if not any(server.role == MDS_ROLE for server in self.servers):  # an MDS that outlives us
+                _quietly(self.pool.delete_keys)
         if self.proxy is not None:
-            self.proxy.close()
+            _quietly(self.proxy.close)
         for server in self.servers:
-            server.close()
-        self.servers.clear()
+            _quietly(server.close)
 
     def __enter__(self):
         return self
@@ -106,6 +138,14 @@ class LocalCluster:
     def __repr__(self):
         workers = len(self.pool.workers) if self.pool else 0
         return f"<LocalCluster mode={self.config.mode} mds={self.config.host} workers={workers}>"
+
+
+def _quietly(stop) -> None:
+    """Run one step of close(): a step that fails (a Redis already gone) must not skip the others."""
+    try:
+        stop()
+    except Exception as exc:  # noqa: BLE001 - close() must stop everything else whatever this was
+        print(f"wukong: while closing the cluster: {exc}", file=sys.stderr)
 
 
 def _close_at_exit(ref) -> None:

@@ -3,14 +3,16 @@
 Workers are forked from a warm template (``wukong.local.zygote``), so the pool grows within
 milliseconds while invocations wait in the queue (as Lambda scales out), up to ``max_workers``; extra
 workers exit after a while idle. The in-flight invocation of a worker that died is delivered again
-and the worker replaced (as Lambda retries a failed asynchronous invocation).
+and the worker replaced (as Lambda retries a failed asynchronous invocation). When the template
+itself dies (its workers die with it), the pool delivers their invocations again and starts a new
+template, at most TEMPLATE_RESTARTS times within TEMPLATE_RESTART_WINDOW_S; one more death fails the
+cluster with one message (``failure``).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -18,9 +20,15 @@ import time
 from ..config import WukongConfig
 from ..errors import WukongError
 from ..storage import keys
-from .processes import runtime_env, spawn, stop
+from ..storage.metadata import delete_matching
+from .processes import STOP_GRACE_S, describe_exit, runtime_env, wait_gone
+from .template import WorkerTemplate
 
 SUPERVISE_INTERVAL_S = 0.02
+SUPERVISE_BACKOFF_MAX_S = 5.0  # while Redis fails the supervisor, it retries this often at most
+TEMPLATE_RESTARTS = 3
+TEMPLATE_RESTART_WINDOW_S = 60.0
+SUPERVISOR_STOP_TIMEOUT_S = 15.0  # a restart under way: a template's start-up and its workers' exit
 WARM_UP_TIMEOUT_S = 120.0
 EXTRA_WORKER_IDLE_EXIT_S = 30.0
 # One BLAS thread per worker: the pool, not BLAS, provides the parallelism (as one Lambda per task).
@@ -85,48 +93,43 @@ class WorkerPool:
         self.queue = config.local_queue
         self.redis = redis_client
         self.workers: dict[str, int] = {}  # worker id -> pid, while alive
-        self.exited: list[tuple[str, int]] = []  # (worker id, exit code) reported by the zygote
+        self.exited: list[tuple[str, int]] = []  # (worker id, exit code) reported by the template
         self.lock = threading.Lock()
         self.ids = itertools.count()
         self.redelivered = 0
+        self.forks = 0
+        self.template_restarts: list[float] = []  # when, within the last TEMPLATE_RESTART_WINDOW_S
+        self.failure: str | None = None  # why the pool gave up; the cluster reports it
         self.closing = threading.Event()
-        env = runtime_env(config, **SINGLE_THREADED)
-        self.zygote = spawn(
-            [sys.executable, "-m", "wukong.local.zygote"],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        if self.zygote.stdout.readline().strip() != "ready":
-            stop(self.zygote)
-            raise WukongError("the local worker template did not start; its error is printed above")
-        self.reader = threading.Thread(target=self.read_reports, name="wukong-pool-reports", daemon=True)
-        self.reader.start()
-        for _ in range(self.size):
-            self.spawn(extra=False)
-        self.wait_until_warm()
+        self.env = runtime_env(config, **SINGLE_THREADED)
+        self.template = WorkerTemplate(self.env, self.on_report)
+        try:
+            for _ in range(self.size):
+                self.spawn(extra=False)
+            self.wait_until_warm()
+        except BaseException:
+            self.template.close()
+            raise
         self.thread = threading.Thread(target=self.supervise, name="wukong-pool", daemon=True)
         self.thread.start()
 
     def spawn(self, extra: bool) -> None:
         worker_id = f"w{next(self.ids)}-{os.getpid()}"
         with self.lock:
-            self.workers[worker_id] = 0  # pid arrives with the zygote's report
-        idle_exit = EXTRA_WORKER_IDLE_EXIT_S if extra else 0
-        self.zygote.stdin.write(f"spawn {worker_id} {idle_exit}\n")
-        self.zygote.stdin.flush()
-
-    def read_reports(self) -> None:
-        for line in self.zygote.stdout:
-            words = line.split()
+            self.workers[worker_id] = 0  # pid arrives with the template's report
+        if self.template.fork(worker_id, EXTRA_WORKER_IDLE_EXIT_S if extra else 0):
+            self.forks += 1
+        else:  # the template is gone: the supervisor restarts it with a full pool
             with self.lock:
-                if words[0] == "spawned" and words[1] in self.workers:
-                    self.workers[words[1]] = int(words[2])
-                elif words[0] == "exit":
-                    self.workers.pop(words[1], None)
-                    self.exited.append((words[1], int(words[2])))
+                self.workers.pop(worker_id, None)
+
+    def on_report(self, words: list[str]) -> None:
+        with self.lock:
+            if words[0] == "spawned" and words[1] in self.workers:
+                self.workers[words[1]] = int(words[2])
+            elif words[0] == "exit":
+                self.workers.pop(words[1], None)
+                self.exited.append((words[1], int(words[2])))
 
     def wait_until_warm(self) -> None:
         """Return once every worker pops invocations, so the first job runs warm."""
@@ -143,46 +146,93 @@ class WorkerPool:
         raise WukongError(f"the local workers did not start within {WARM_UP_TIMEOUT_S:g} s")
 
     def supervise(self) -> None:
-        backlog_seen = False
-        meter = PoolCpu()
-        while not self.closing.wait(SUPERVISE_INTERVAL_S):
+        meter, backlog_seen, failures = PoolCpu(), False, 0
+        while not self.closing.wait(
+            min(SUPERVISE_INTERVAL_S * 2 ** min(failures, 10), SUPERVISE_BACKOFF_MAX_S)
+        ):
             try:
+                if self.template.gone.is_set():
+                    self.restart_template()
+                if self.failure is not None:
+                    return
                 self.replace_dead_workers()
-                backlog = self.redis.llen(self.queue)
-                waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
-                if backlog and backlog_seen and waiting:
-                    for _ in range(min(backlog, self.max_size - len(self.workers))):
-                        self.spawn(extra=True)
-                backlog_seen = backlog > 0
-            except Exception as exc:  # the pool must outlive a transient Redis hiccup
-                if not self.closing.is_set():
-                    print(f"wukong: worker pool supervisor: {exc}", file=sys.stderr)
+                backlog_seen = self.grow(meter, backlog_seen)
+                failures = 0
+            except Exception as exc:  # the pool must outlive a Redis hiccup, without a message per tick
+                if not failures and not self.closing.is_set():
+                    print(f"wukong: worker pool supervisor (retrying with back-off): {exc}", file=sys.stderr)
+                failures += 1
+
+    def grow(self, meter: PoolCpu, backlog_seen: bool) -> bool:
+        """Add extra workers while invocations queue and the workers wait, once every worker is ready
+        (a worker still starting, or backing off from an unreachable Redis, would not run more);
+        whether any invocation queued now."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.queue)
+        pipe.scard(keys.ready_workers(self.queue))
+        backlog, ready = pipe.execute()
+        waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
+        if backlog and backlog_seen and waiting and ready >= len(self.workers):
+            for _ in range(min(backlog, self.max_size - len(self.workers))):
+                self.spawn(extra=True)
+        return backlog > 0
 
     def replace_dead_workers(self) -> None:
         with self.lock:
             exited, self.exited = self.exited, []
         for worker_id, code in exited:
-            self.redis.srem(keys.ready_workers(self.queue), worker_id)
-            inflight = keys.inflight(self.queue, worker_id)
-            while self.redis.lmove(inflight, self.queue, "RIGHT", "LEFT") is not None:
-                self.redelivered += 1
+            self.forget(worker_id)
             if code != 0 or len(self.workers) < self.size:
                 self.spawn(extra=len(self.workers) >= self.size)
+
+    def forget(self, worker_id: str) -> None:
+        """A worker is gone: its in-flight invocation goes back to the queue (as Lambda retries)."""
+        self.redis.srem(keys.ready_workers(self.queue), worker_id)
+        inflight = keys.inflight(self.queue, worker_id)
+        while self.redis.lmove(inflight, self.queue, "RIGHT", "LEFT") is not None:
+            self.redelivered += 1
+
+    def restart_template(self) -> None:
+        """The template died (killed, out of memory) and its workers with it: deliver their invocations
+        again and start a new template with a full pool; or, past the budget, give up (``failure``)."""
+        old = self.template
+        what = f"the local worker template (pid {old.pid}) {describe_exit(old.exit_code())}"
+        with self.lock:
+            lost, self.workers, exited, self.exited = self.workers, {}, self.exited, []
+        wait_gone([pid for pid in lost.values() if pid], STOP_GRACE_S)  # none pops after its sweep
+        for worker_id in [*lost, *(worker_id for worker_id, _ in exited)]:
+            self.forget(worker_id)
+        now = time.monotonic()
+        self.template_restarts = [t for t in self.template_restarts if now - t < TEMPLATE_RESTART_WINDOW_S]
+        if len(self.template_restarts) >= TEMPLATE_RESTARTS:
+            self.failure = (
+                f"{what}, its {TEMPLATE_RESTARTS + 1}th death within {TEMPLATE_RESTART_WINDOW_S:g} s, "
+                "so the pool stopped restarting it (its error, if it printed one, is above)"
+            )
+            print(f"wukong: {self.failure}", file=sys.stderr)
+            return
+        if self.closing.is_set():
+            return
+        self.template_restarts.append(now)
+        print(f"wukong: {what}; starting a new one", file=sys.stderr)
+        self.template = WorkerTemplate(self.env, self.on_report)
+        for _ in range(self.size):
+            self.spawn(extra=False)
 
     def pids(self) -> list[int]:
         with self.lock:
             return [pid for pid in self.workers.values() if pid]
 
     def close(self) -> None:
+        """Stop the template and every worker (SIGKILL after a grace period); never raises."""
         self.closing.set()
-        if getattr(self, "thread", None) is not None and self.thread.is_alive():
-            self.thread.join()
-        try:
-            self.zygote.stdin.write("quit\n")
-            self.zygote.stdin.flush()
-            self.zygote.wait(10)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-        stop(self.zygote)
-        self.workers.clear()
-        self.redis.delete(keys.ready_workers(self.queue))
+        if self.thread.is_alive():
+            self.thread.join(SUPERVISOR_STOP_TIMEOUT_S)
+        self.template.close()
+        with self.lock:
+            self.workers.clear()
+
+    def delete_keys(self) -> None:
+        """Remove the pool's queue, in-flight lists and ready set (for an MDS that outlives the cluster)."""
+        self.redis.delete(self.queue, keys.ready_workers(self.queue))
+        delete_matching(self.redis, keys.inflight(self.queue, "*"))

@@ -1,30 +1,53 @@
-"""Start and stop a real ``redis-server`` on a free loopback port with a random password."""
+"""Start and stop a real ``redis-server`` on a free loopback port with a random password.
+
+The configuration, password included, reaches the server on its stdin (``redis-server -``), never in
+its argv, which every user of the machine can read in ``/proc/<pid>/cmdline``. Nothing of it stays on
+disk: the server logs to a file that has no name (``tempfile.TemporaryFile``), and its working
+directory (empty: nothing is saved) is removed as soon as it answers, so a user's process killed by
+SIGTERM or SIGKILL leaves no directory behind.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import redis
 
 from ..errors import RedisNotInstalledError, WukongError
-from .processes import free_port, spawn, stop
+from .processes import describe_exit, free_port, spawn, stop
 
 START_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3  # another process may take the free port between probe and bind
+PASSWORD_PATTERN = re.compile(r"[A-Za-z0-9_-]+")  # secrets.token_urlsafe's alphabet: no quoting needed
+CONFIG = """\
+port {port}
+bind 127.0.0.1
+protected-mode yes
+requirepass {password}
+save ""
+appendonly no
+dir {workdir}
+logfile ""
+maxclients 10000
+"""
 
 
 class RedisServer:
-    def __init__(self, binary: str = "redis-server", password: str | None = None):
+    def __init__(self, binary: str = "redis-server", password: str | None = None, role: str = "Redis"):
+        """``role``: what the node is to the cluster ("metadata store", "KV store"), for messages."""
         self.binary = shutil.which(binary)
         if self.binary is None:
             raise RedisNotInstalledError(binary)
         self.password = password or secrets.token_urlsafe(24)
-        self.workdir = tempfile.mkdtemp(prefix="wukong-redis-")
+        if not PASSWORD_PATTERN.fullmatch(self.password):
+            raise ValueError("a local redis-server password must be URL-safe text (secrets.token_urlsafe)")
+        self.role = role
+        self.log = tempfile.TemporaryFile(prefix="wukong-redis-")  # noqa: SIM115 - the server's lifetime
         self.process: subprocess.Popen | None = None
         self.port = 0
         for attempt in range(START_ATTEMPTS):
@@ -33,6 +56,7 @@ class RedisServer:
                 break
             except WukongError:
                 if attempt == START_ATTEMPTS - 1:
+                    self.close()
                     raise
 
     @property
@@ -41,47 +65,44 @@ class RedisServer:
 
     def _start(self) -> None:
         self.port = free_port()
-        log = Path(self.workdir) / f"redis-{self.port}.log"
-        args = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            self.password,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.workdir,
-            "--logfile",
-            str(log),
-            "--protected-mode",
-            "yes",
-            "--maxclients",
-            "10000",
-        ]
-        self.process = spawn(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        workdir = tempfile.mkdtemp(prefix="wukong-redis-")
+        try:
+            self.process = spawn(
+                [self.binary, "-"],  # "-": read the configuration from stdin
+                stdin=subprocess.PIPE,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+            )
+            self.process.stdin.write(
+                CONFIG.format(port=self.port, password=self.password, workdir=workdir).encode()
+            )
+            self.process.stdin.close()
+            self.wait_until_up()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def wait_until_up(self) -> None:
         client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.02)
+        try:
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    time.sleep(0.02)
+        finally:
+            client.close()
         stop(self.process)
-        text = log.read_text()[-2000:] if log.exists() else ""
-        raise WukongError(f"redis-server did not start on port {self.port}: {text.strip() or 'no log'}")
+        self.log.seek(0)
+        text = self.log.read()[-2000:].decode(errors="replace").strip()
+        raise WukongError(
+            f"redis-server did not start on port {self.port} (it {describe_exit(self.process.poll())}): "
+            f"{text or 'no log'}"
+        )
 
     def close(self) -> None:
         if self.process is not None:
             stop(self.process)
-            self.process = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.log.close()

@@ -7,7 +7,10 @@ imports the executor's libraries once, then obeys lines on stdin and reports on 
     stdout: "ready"   "spawned <worker-id> <pid>"   "exit <worker-id> <code>"
 
 Forked workers share the template's imported modules, so a new worker is ready at once; the pool can
-grow with queued invocations without paying Python's start-up each time.
+grow with queued invocations without paying Python's start-up each time. A worker dies with SIGKILL
+when the template dies (``PR_SET_PDEATHSIG``), so no worker outlives it, whatever its task does with
+SIGTERM; the pool then starts a new template. On "quit" or SIGTERM the template stops its workers:
+SIGTERM, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import os
 import select
 import signal
 import sys
+import time
 
-from .processes import die_with_parent
+from .processes import STOP_GRACE_S, die_with_parent
 
 REAP_INTERVAL_S = 0.05
 
@@ -32,12 +36,13 @@ def preload() -> None:
 
 
 def fork_worker(worker_id: str, idle_exit_s: float) -> int:
+    template = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     # The child: stdout is the zygote's report pipe, so route prints to stderr; stdin is not ours.
     try:
-        die_with_parent()
+        die_with_parent(signal.SIGKILL, template)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.dup2(2, 1)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -73,13 +78,35 @@ def reap(children: dict[int, str]) -> None:
             report(f"exit {worker_id} {os.waitstatus_to_exitcode(status)}")
 
 
-def stop_children(children: dict[int, str]) -> None:
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):  # it exited already
-            os.kill(pid, signal.SIGTERM)
+def stop_children(children: dict[int, str], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM every worker, SIGKILL the ones still running after ``grace_s``, reap them all."""
+    signal_all(children, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while children and time.monotonic() < deadline:
+        reap_quietly(children)
+        time.sleep(0.02)
+    signal_all(children, signal.SIGKILL)
     for pid in list(children):
         with contextlib.suppress(ChildProcessError):  # reaped already
             os.waitpid(pid, 0)
+    children.clear()
+
+
+def signal_all(children: dict[int, str], signum: int) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):  # it exited already
+            os.kill(pid, signum)
+
+
+def reap_quietly(children: dict[int, str]) -> None:
+    """Reap exited workers without reporting them (the pool is stopping us)."""
+    for pid in list(children):
+        try:
+            exited = os.waitpid(pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:  # reaped already (by reap(), which this signal handler interrupted)
+            exited = True
+        if exited:
+            children.pop(pid)
 
 
 def main() -> None:

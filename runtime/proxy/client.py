@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from ..errors import WukongError
 from ..storage.connect import secret_value
 from . import protocol
 
 CONNECT_ATTEMPTS = 3
+RETRY_BACKOFF_S = 0.1  # doubled after each attempt: the proxy may be busy authenticating others
 TIMEOUT_S = 60.0
 
 
@@ -26,8 +28,9 @@ class ProxyClient:
         return cls(config.proxy_address, config.proxy_port, secret)
 
     def fan_out(self, common: dict, targets: list[tuple[int, int]]) -> int:
-        """Ask the proxy to invoke one executor per (task, schedule id); returns how many it invoked."""
-        data = protocol.request(self.secret, common, targets)
+        """Ask the proxy to invoke one executor per (task, schedule id); returns how many it invoked.
+        A connection the proxy closed (idle, or busy) is opened again, with back-off, a few times."""
+        data = protocol.request(common, targets)
         with self.lock:
             for attempt in range(CONNECT_ATTEMPTS):
                 try:
@@ -39,15 +42,18 @@ class ProxyClient:
                             f"the KV-store proxy at {self.address[0]}:{self.address[1]} "
                             f"did not answer: {exc}. Is `python -m wukong.proxy` running?"
                         ) from exc
+                    time.sleep(RETRY_BACKOFF_S * 2**attempt)
         raise AssertionError("unreachable")
 
     def _exchange(self, data: bytes) -> int:
-        if self.sock is None:
+        if self.sock is None:  # a new connection opens with the secret (protocol.py)
             self.sock = socket.create_connection(self.address, timeout=TIMEOUT_S)
+            data = protocol.hello(self.secret) + data
         self.sock.sendall(data)
         header = _read_exactly(self.sock, protocol.LENGTH.size)
         reply = protocol.json.loads(_read_exactly(self.sock, protocol.LENGTH.unpack(header)[0]))
         if not reply.get("ok"):
+            self.close()  # a bad secret closes the connection on the proxy's side too
             raise WukongError(f"the KV-store proxy refused a fan-out: {reply.get('error')}")
         return reply["invoked"]
 

@@ -10,6 +10,7 @@ import dask
 
 from ..config import with_job_settings
 from ..diagnostics.progress import progress_hooks
+from ..errors import RedisUnreachableError
 from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
@@ -37,6 +38,7 @@ class Client:
 
     def get(self, dsk, keys, **kwargs):
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
+        self.cluster.check()  # closed, or a process of it dead: say so, rather than a socket error
         requested = flat_keys(keys)
         if not requested:
             return repack(keys, {})  # dask's get of nothing is an empty tuple
@@ -50,14 +52,19 @@ class Client:
         if self.config.cluster_reductions:
             dag = cluster_reductions(dag, chunk_bytes(dsk, dag.keys))
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
-            values, report = run_job(
-                dag,
-                self.stores,
-                self.invoker,
-                self.config,
-                use_proxy=bool(self.config.proxy_address),
-                on_progress=on_progress,
-            )
+            try:
+                values, report = run_job(
+                    dag,
+                    self.stores,
+                    self.invoker,
+                    self.config,
+                    use_proxy=bool(self.config.proxy_address),
+                    on_progress=on_progress,
+                    check=self.cluster.check,
+                )
+            except RedisUnreachableError:
+                self.cluster.check()  # a closed cluster, or which process of it died, says more
+                raise
         self._last_report = report
         by_key = {dag.keys[task]: value for task, value in values.items()}
         for key, node in finalizers.items():

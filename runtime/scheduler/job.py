@@ -13,10 +13,11 @@ import uuid
 from concurrent.futures import Future
 
 from ..diagnostics.report import JobReport, build_report
-from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
+from ..errors import JobTimeoutError, RedisUnreachableError, RemoteTaskError, RemoteTraceback
 from ..protocol import counters as names
 from ..protocol import payload as wire
 from ..storage import serialization
+from ..storage.connect import MDS_ROLE
 from .dag import Dag
 from .schedules import build_schedules, encode_schedules, partition
 
@@ -42,9 +43,11 @@ def run_job(
     on_progress=None,
     keep_keys: bool = False,
     job: str | None = None,
+    check=None,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
-    task's exception.
+    task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
+    cluster can no longer run it (``LocalCluster.check``: a process of it died, or it was closed).
 
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
     theirs after announcing their last final) and deleting the job's keys happen in a background
@@ -73,9 +76,10 @@ def run_job(
             time.monotonic() + config.job_timeout_s,
             config.job_timeout_s,
             on_progress,
+            check,
         )
-    except BaseException:  # a task's error, the deadline, Ctrl-C or a KeyboardInterrupt from Jupyter
-        end_job(job, dag, stores, keep_keys)
+    except BaseException as error:  # a task's error, the deadline, Ctrl-C, KeyboardInterrupt in Jupyter
+        end_failed_job(job, dag, stores, keep_keys, error)
         raise
     finally:
         subscription.close()
@@ -95,28 +99,38 @@ def run_job(
     return values, in_background(finish, name=f"wukong-job-{job}")
 
 
-def end_job(job: str, dag: Dag, stores, keep_keys: bool) -> dict[str, int]:
+def end_job(job: str, dag: Dag, stores, keep_keys: bool, lost_nodes=frozenset()) -> dict[str, int]:
     """End the job: cancel it first (executors stop before their next task; the MDS scripts refuse its
     writes; local workers still in its tasks are killed after a grace period), then delete its keys
-    (unless kept) and, once stragglers had time to stop, its KV-store outputs again (the KVS nodes do
-    not hold the cancel flag; an executor learns of it within a lease renewal). How many outputs each
-    KVS node held."""
+    (unless kept; not on ``lost_nodes``, KVS addresses known unreachable) and, once stragglers had time
+    to stop, its KV-store outputs again (the KVS nodes do not hold the cancel flag; an executor learns
+    of it within a lease renewal). How many outputs each KVS node held."""
     stores.mds.cancel(job)
     if keep_keys:
         return {}
     stores.mds.delete_job(job, len(dag), dag.leaves)
-    kvs_keys = stores.kvs.delete_job(job, len(dag))
-    sweep = threading.Timer(STRAGGLER_SWEEP_S, sweep_outputs, (stores.kvs, job, len(dag)))
+    kvs_keys = stores.kvs.delete_job(job, len(dag), skip=lost_nodes)
+    sweep = threading.Timer(STRAGGLER_SWEEP_S, sweep_outputs, (stores.kvs, job, len(dag), lost_nodes))
     sweep.daemon = True
     sweep.start()
     return kvs_keys
 
 
-def sweep_outputs(kvs, job: str, tasks: int) -> None:
+def end_failed_job(job: str, dag: Dag, stores, keep_keys: bool, error: BaseException) -> None:
+    """Clean up after a failed job, best effort: the job's own error is what the user must see. A node
+    that is unreachable is not waited for again; its keys expire (key_ttl_s)."""
+    lost = error if isinstance(error, RedisUnreachableError) else None
+    if lost is not None and lost.role == MDS_ROLE:
+        return
+    with contextlib.suppress(RedisUnreachableError):
+        end_job(job, dag, stores, keep_keys, lost_nodes={lost.address} if lost else frozenset())
+
+
+def sweep_outputs(kvs, job: str, tasks: int, lost_nodes) -> None:
     """Delete outputs a straggler wrote after the job ended; best effort (the cluster may be gone, and
     the keys expire anyway)."""
     with contextlib.suppress(Exception):
-        kvs.delete_job(job, tasks)
+        kvs.delete_job(job, tasks, skip=lost_nodes)
 
 
 def in_background(function, name: str) -> Future:
@@ -141,7 +155,7 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
 
 
 def wait_for_finals(
-    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None
+    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None, check=None
 ) -> dict[int, object]:
     """The finals' values, each read as soon as it is announced (while the rest still run)."""
     values: dict[int, object] = {}
@@ -161,6 +175,8 @@ def wait_for_finals(
             raise_task_error(mds.error(job))
         if event is None or time.monotonic() - last_poll >= POLL_INTERVAL_S:
             last_poll = time.monotonic()
+            if check is not None:
+                check()
             error = mds.error(job)
             if error is not None:
                 raise_task_error(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from dataclasses import dataclass
 
 import redis
@@ -18,6 +19,8 @@ from .metadata import MetadataStore
 from .serialization import Frames
 
 REDIS_RETRIES = 3  # bounded: a Redis that stays away surfaces as RedisUnreachableError
+MDS_ROLE = "metadata store"
+KVS_ROLE = "KV store"
 
 
 @dataclass
@@ -29,12 +32,12 @@ class Stores:
 def connect(config: WukongConfig) -> Stores:
     password = config.mds_password or secret_value(config.redis_password_secret_arn, "password", config)
     host, port = config.mds_address
-    mds_client = redis_client(host, port, password, config)
-    check_reachable(mds_client, "metadata store", f"{host}:{port}")
+    mds_client = redis_client(host, port, password, config, MDS_ROLE)
+    mds_client.ping()  # fails here, naming the node, if it is unreachable (NodeRetry)
     kvs_nodes = {}
     for kvs_host, kvs_port in kvs_endpoints(config):
-        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config)
-        check_reachable(client, "KV store", f"{kvs_host}:{kvs_port}")
+        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config, KVS_ROLE)
+        client.ping()
         kvs_nodes[f"{kvs_host}:{kvs_port}"] = client
     if not kvs_nodes:
         kvs_nodes[f"{host}:{port}"] = mds_client
@@ -82,7 +85,49 @@ class PythonPackerConnection(redis.Connection):
         return FramesPacker(self._buffer_cutoff, self.encoder.encode)
 
 
-def redis_client(host: str, port: int, password: str, config: WukongConfig) -> redis.Redis:
+class NodeRetry(Retry):
+    """redis-py's bounded retry (exponential back-off, REDIS_RETRIES) that names the node when it gives
+    up. Every command, pipeline, script, pub/sub read and bulk read of a client runs inside its
+    connection's ``retry``, so this is the one place where a raw ``redis.ConnectionError`` or
+    ``TimeoutError`` becomes :class:`RedisUnreachableError` (role and address), in the client and in
+    the executors alike. redis-py nests retries (a command's around its connect's): only the outermost
+    call on a thread translates, so the inner ones still retry."""
+
+    def __init__(self, role: str, address: str):
+        super().__init__(
+            ExponentialBackoff(cap=1.0, base=0.05),
+            REDIS_RETRIES,
+            supported_errors=(redis.ConnectionError, redis.TimeoutError),
+        )
+        self.role, self.address = role, address
+
+    def call_with_retry(self, do, fail, *args, **kwargs):
+        outermost = not getattr(_RETRYING, "active", False)
+        _RETRYING.active = True
+        try:
+            return super().call_with_retry(do, fail, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not outermost:
+                raise
+            raise RedisUnreachableError(self.role, self.address, describe_failure(exc)) from exc
+        finally:
+            if outermost:
+                _RETRYING.active = False
+
+
+_RETRYING = threading.local()  # module state: redis-py deep-copies a connection's retry
+
+
+def describe_failure(exc: Exception) -> str:
+    if isinstance(exc, redis.AuthenticationError):
+        return f"authentication failed ({exc})"
+    text = str(exc).rstrip(".") or type(exc).__name__
+    if isinstance(exc, redis.TimeoutError):
+        return f"no answer in time ({text}; {REDIS_RETRIES + 1} attempts)"
+    return f"{text} ({REDIS_RETRIES + 1} attempts)"
+
+
+def redis_client(host: str, port: int, password: str, config: WukongConfig, role: str) -> redis.Redis:
     pool = redis.ConnectionPool(
         connection_class=PythonPackerConnection,
         host=host,
@@ -91,19 +136,10 @@ def redis_client(host: str, port: int, password: str, config: WukongConfig) -> r
         socket_timeout=config.redis_timeout_s,
         socket_connect_timeout=config.redis_connect_timeout_s,
         socket_keepalive=True,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+        retry=NodeRetry(role, f"{host}:{port}"),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
     return redis.Redis(connection_pool=pool)
-
-
-def check_reachable(client: redis.Redis, role: str, address: str) -> None:
-    try:
-        client.ping()
-    except redis.AuthenticationError as exc:
-        raise RedisUnreachableError(role, address, f"authentication failed ({exc})") from exc
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise RedisUnreachableError(role, address, str(exc) or type(exc).__name__) from exc
 
 
 def kvs_endpoints(config: WukongConfig) -> list[tuple[str, int]]:

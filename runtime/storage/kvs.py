@@ -72,16 +72,20 @@ class KVStore:
                 found[task] = value
         return found
 
-    def delete_job(self, job: str, tasks: int) -> dict[str, int]:
-        """Delete the outputs of a job of ``tasks`` tasks, by name; return how many each node held (to
-        show how keys spread). Outputs split in parts (``chunk_large_tasks``) are found by a scan."""
+    def delete_job(self, job: str, tasks: int, skip=frozenset()) -> dict[str, int]:
+        """Delete the outputs of a job of ``tasks`` tasks, by name (but on the nodes in ``skip``, known
+        lost); return how many each node held (to show how keys spread). Outputs split in parts
+        (``chunk_large_tasks``) are found by a scan."""
         by_node: dict[str, list[str]] = defaultdict(list)
         for task in range(tasks):
             key = keys.output(job, task)
             by_node[self.node_of(key)].append(key)
-        deleted = {name: unlink(client, by_node.get(name, [])) for name, client in self.nodes.items()}
-        if self.chunk_large_tasks:
-            for name, client in self.nodes.items():
+        deleted = {}
+        for name, client in self.nodes.items():
+            if name in skip:
+                continue
+            deleted[name] = unlink(client, by_node.get(name, []))
+            if self.chunk_large_tasks:
                 deleted[name] += delete_matching(client, keys.output_pattern(job))
         return deleted
 
