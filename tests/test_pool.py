@@ -47,9 +47,10 @@ def test_gauge_says_grow_for_sleeping_processes_with_a_backlog(child):
 
 
 def test_gauge_counts_a_busy_server_as_work(child):
-    """A worker waiting on a busy redis-server is not idle: the server's CPU counts too."""
+    """A worker waiting on a busy redis-server is not idle: the server's CPU counts too. Four spinning
+    "servers" keep the cores busy even while other processes of the machine compete for them."""
     sleeper = child("import time; time.sleep(60)")
-    busy = [child("while True: pass") for _ in range(2)]
+    busy = [child("while True: pass") for _ in range(4)]
     assert not gauge_answer([sleeper, *busy], backlog=True)
 
 
