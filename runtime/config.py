@@ -21,6 +21,8 @@ from .errors import ConfigError
 
 LAMBDA_ASYNC_PAYLOAD_BYTES = 256 * 1024  # Lambda's limit for an asynchronous (Event) invocation
 LAMBDA_DEFAULT_CONCURRENCY = 1000  # a new AWS account's concurrent executions quota per region
+LAMBDA_DEFAULT_RETRY_ATTEMPTS = 2  # Lambda retries a failed asynchronous invocation twice by default
+LAMBDA_MAX_RETRY_ATTEMPTS = 2  # and at most twice (MaximumRetryAttempts: 0-2)
 REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
 ENV_PREFIX = "WUKONG_"
 # An invocation holds a lease while it runs, renewed every LEASE_RENEW_S; a second delivery of the same
@@ -32,7 +34,7 @@ LEASE_WAIT_S = 3.0
 DASK_CONFIG_SECTION = "wukong"
 
 # WUKONG_* environment variables that are not settings (WUKONG_TEST_* are the tests' own).
-NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID"})
+NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID", "WUKONG_WORKER_SLOT", "WUKONG_SLOTS_FD"})  # local workers
 TEST_ENV_PREFIX = "WUKONG_TEST_"
 
 # Settings a Client may set for its own jobs; the rest belong to the cluster. The executor's ones travel
@@ -93,6 +95,11 @@ class WukongConfig:
     aws_region: str = "us-east-1"
     lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
     lambda_memory_mb: int = 3008
+
+    # How often a failed delivery of an invocation is delivered again: Lambda's MaximumRetryAttempts
+    # (0-2), and the local pool's budget for an invocation whose executor dies. One death more fails
+    # the job at once, naming the task and how its executor died.
+    max_retry_attempts: int = LAMBDA_DEFAULT_RETRY_ATTEMPTS
 
     # Executors the platform runs at once; 0 = the local pool's maximum, or LAMBDA_DEFAULT_CONCURRENCY on
     # AWS. A DAG with many more leaves than this has its subtrees of leaves grouped (task_grouping).
@@ -189,6 +196,11 @@ def validate(config: WukongConfig) -> None:
     for name in ("max_concurrency", "local_workers", "max_local_workers"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 (the default) or positive, got {getattr(config, name)!r}")
+    if not 0 <= config.max_retry_attempts <= LAMBDA_MAX_RETRY_ATTEMPTS:
+        raise ConfigError(
+            f"max_retry_attempts must be 0 to {LAMBDA_MAX_RETRY_ATTEMPTS} (Lambda's range), "
+            f"got {config.max_retry_attempts!r}"
+        )
     if config.mode not in ("local", "aws"):
         raise ConfigError(f"mode must be 'local' or 'aws', got {config.mode!r}")
     if config.progress not in ("auto", "on", "off"):

@@ -114,6 +114,23 @@ class MissingKeyError(WukongError, KeyError):
         return self.args[0]
 
 
+class ExecutorDiedError(WukongError):
+    """An invocation killed the process that ran it every time it was delivered (a poison task)."""
+
+    def __init__(self, key, deaths: list[str], retries: int):
+        self.key, self.deaths, self.retries = key, list(deaths), retries
+        super().__init__(
+            f"task {key!r} was running each time its executor died, {len(deaths)} times "
+            f"(the first delivery and {retries} retries, as Lambda retries an invocation): "
+            f"{'; '.join(deaths)}. A task that ends its process (os._exit, a crash in a C extension) "
+            "or runs out of memory (the kernel then kills it with SIGKILL) fails this way; make the task "
+            "use less memory (smaller chunks) or find the crash by running it alone."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.key, self.deaths, self.retries)
+
+
 class RemoteTraceback(Exception):
     """Carries an executor's traceback text; attached as ``__cause__`` of a re-raised task exception."""
 

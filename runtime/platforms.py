@@ -6,6 +6,7 @@ boto3, against AWS or any endpoint that speaks it, ``lambda_endpoint_url``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -33,6 +34,9 @@ class Platform:
     stores: Stores
     invoker: object  # invokers.Invoker
     proxy: object | None = None  # proxy.client.ProxyClient, for executors when a proxy is configured
+    # Executors: told (job, owner, task) as an invocation starts, enters and leaves each task, and ends
+    # (all None). The local pool reads it to name a task that killed its worker, and to stop ended jobs.
+    observer: Callable[[str | None, str | None, int | None], None] | None = None
 
 
 def build(config: WukongConfig, role: Role, *, stores: Stores | None = None, duplicate: bool | None = None):

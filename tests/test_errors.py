@@ -207,3 +207,49 @@ def test_a_final_over_the_value_limit_still_reaches_the_client(small_values_clus
     client = Client(small_values_cluster)
     result = delayed(np.arange)(20_000).compute(scheduler=client.get)  # 160 kB, 17 parts of 10 kB
     assert np.array_equal(result, np.arange(20_000))
+
+
+def returns_a_lock():
+    return threading.Lock()
+
+
+class StrRaises(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def raise_str_raises():
+    raise StrRaises()
+
+
+def test_an_unpicklable_result_names_its_task(client):
+    from wukong import UnpicklableResultError
+
+    with pytest.raises(UnpicklableResultError, match="the output of task 'lock-maker' cannot be serialized"):
+        client.get({"lock-maker": (returns_a_lock,), "after": (lambda lock: 1, "lock-maker")}, "after")
+    with pytest.raises(UnpicklableResultError, match="'lock-final'"):
+        client.get({"lock-final": (returns_a_lock,)}, "lock-final")  # a final with no dependents
+
+
+def test_an_exception_whose_str_raises_still_reaches_the_client(client):
+    started = time.monotonic()
+    with pytest.raises(RemoteTaskError, match="StrRaises: <the exception's message cannot be shown"):
+        client.get({"x": (raise_str_raises,)}, "x")
+    assert time.monotonic() - started < 15
+
+
+def test_the_empty_graph_gives_what_dask_gives(client):
+    import dask
+
+    assert client.get({}, []) == dask.get({}, []) == ()
+    assert dask.compute(scheduler=client.get) == ()
+
+
+def test_a_missing_requested_key_names_it_and_the_fix(client):
+    from wukong import MissingKeyError
+
+    with pytest.raises(
+        MissingKeyError, match=r"not in the graph: 'nope'\. Ask for keys the graph has"
+    ) as caught:
+        client.get({"x": 1}, ["x", "nope"])
+    assert isinstance(caught.value, KeyError) and caught.value.missing == ["nope"]

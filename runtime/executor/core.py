@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections import defaultdict
 
 from ..errors import UnpicklableResultError
@@ -20,7 +19,7 @@ from ..protocol import payload as wire
 from ..protocol.registration import LeaseState
 from ..protocol.schedule import decode_schedule
 from ..protocol.task_group import GroupMemberFailed, TaskGroup
-from ..storage import serialization
+from ..storage import serialization, task_errors
 from ..testhooks import fault_point, validate_state
 from . import lease
 from . import messages as m
@@ -30,8 +29,11 @@ log = logging.getLogger("wukong.executor")
 
 
 class Invocation:
-    def __init__(self, payload: dict, stores, invoker, proxy=None, clock=time.time, check: bool = False):
-        """``check``: validate the state's invariants after every event (tests)."""
+    def __init__(
+        self, payload: dict, stores, invoker, proxy=None, clock=time.time, check: bool = False, observer=None
+    ):
+        """``check``: validate the state's invariants after every event (tests); ``observer``: told what
+        runs (``platforms.Platform.observer``)."""
         self.job = payload["job"]
         self.payload = payload
         self.state = ExecutorState(
@@ -42,6 +44,7 @@ class Invocation:
         )
         self.mds, self.kvs = stores.mds, stores.kvs
         self.invoker, self.proxy, self.clock, self.check = invoker, proxy, clock, check
+        self.observe = observer or (lambda job, owner, task: None)
         self.values: dict[int, object] = {}  # outputs held in memory (the state's ``held``)
         self.encoded: dict[int, bytes | serialization.Frames] = {}  # their wire form, once made
         self.fetched: dict[int, object] = {}  # inputs just read for the task about to be computed
@@ -59,6 +62,7 @@ class Invocation:
         return self.state.owner
 
     def run(self) -> None:
+        self.observe(self.job, self.owner, None)
         try:
             self.drive(m.Delivered(self.payload.get("py", "")))
         except Exception as exc:  # an infrastructure failure: fail the job fast, with the cause
@@ -66,6 +70,7 @@ class Invocation:
                 self.carry_out_safely(self.state.handle(m.Crashed(exc)))
         finally:
             lease.KEEPER.release()
+            self.observe(None, None, None)
 
     def drive(self, event) -> None:
         while not self.finished:
@@ -150,12 +155,15 @@ class Invocation:
         }
         self.fetched = {}
         fault_point("before_task", self, task)
+        self.observe(self.job, self.owner, task)
         try:
             self.values[task] = self.run_task(info, inputs)
         except GroupMemberFailed as failed:
             return m.TaskErred(task, failed.key, failed.error)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a task: the task's error
             return m.TaskErred(task, info.key, exc)
+        finally:
+            self.observe(self.job, self.owner, None)
         fault_point("after_task", self, task)
         try:
             return m.TaskComputed(task, len(self.encode(task)) if instruction.measure else None)
@@ -276,7 +284,7 @@ class Invocation:
 
     # --- the end ---
     def put_error(self, instruction: m.PutError):
-        record = error_record(instruction.key, instruction.error)
+        record = task_errors.encode(instruction.key, instruction.error)
         self.mds.put_error(self.job, record, list(instruction.done))
 
     def finish(self, instruction: m.Finish):
@@ -331,35 +339,7 @@ EXECUTE = {
 }
 
 
-def error_record(key, exc: BaseException) -> bytes:
-    """A task's exception as data: its type, message, remote traceback and the exception itself."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    record = {
-        "key": key,
-        "type": type(exc).__qualname__,
-        "module": type(exc).__module__,
-        "message": describe(exc),
-        "traceback": text,
-    }
-    try:
-        str(exc)  # one whose message cannot be shown travels as RemoteTaskError with what can be said
-        exc.__traceback__ = None
-        record["exception"] = serialization.dumps(exc)
-        serialization.loads(record["exception"])
-    except Exception:
-        record["exception"] = None
-    return serialization.dumps(record)
-
-
-def describe(exc: BaseException) -> str:
-    """``str(exc)``, or what can be said of it when its ``__str__`` raises."""
-    try:
-        return str(exc)
-    except Exception as failure:
-        return f"<the exception's message cannot be shown: its __str__ raised {type(failure).__name__}>"
-
-
-def run_invocation(payload: dict, stores, invoker, proxy=None) -> dict:
-    invocation = Invocation(payload, stores, invoker, proxy, check=validate_state())
+def run_invocation(payload: dict, stores, invoker, proxy=None, observer=None) -> dict:
+    invocation = Invocation(payload, stores, invoker, proxy, check=validate_state(), observer=observer)
     invocation.run()
     return {"job": invocation.job, "tasks": invocation.counters[names.TASKS]}

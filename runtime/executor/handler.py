@@ -16,7 +16,7 @@ _PLATFORM: platforms.Platform | None = None
 
 def lambda_handler(event, context):
     platform = environment()
-    return run_invocation(decode(event), platform.stores, platform.invoker, platform.proxy)
+    return run_invocation(decode(event), platform.stores, platform.invoker, platform.proxy, platform.observer)
 
 
 def environment() -> platforms.Platform:

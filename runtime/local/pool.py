@@ -2,8 +2,9 @@
 
 Workers are forked from a warm template (``wukong.local.zygote``), so the pool grows within
 milliseconds while invocations wait in the queue (as Lambda scales out), up to ``max_workers``; extra
-workers exit after a while idle. The in-flight invocation of a worker that died is delivered again
-and the worker replaced (as Lambda retries a failed asynchronous invocation). When the template
+workers exit after a while idle. The in-flight invocation of a worker that died is delivered again,
+within Lambda's retry budget, and the worker replaced; workers still in a task of a job that ended are
+killed after a grace period (``invocations.py``; each worker says what it runs in ``slots.py``). When the template
 itself dies (its workers die with it), the pool delivers their invocations again and starts a new
 template, at most TEMPLATE_RESTARTS times within TEMPLATE_RESTART_WINDOW_S; one more death fails the
 cluster with one message (``failure``).
@@ -11,8 +12,10 @@ cluster with one message (``failure``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
@@ -20,8 +23,10 @@ import time
 from ..config import WukongConfig
 from ..errors import WukongError
 from ..storage import keys
-from ..storage.metadata import delete_matching
+from ..storage.metadata import MetadataStore, delete_matching
+from .invocations import Retries, Stragglers
 from .processes import STOP_GRACE_S, describe_exit, runtime_env, wait_gone
+from .slots import Slots
 from .template import WorkerTemplate
 
 SUPERVISE_INTERVAL_S = 0.02
@@ -96,13 +101,18 @@ class WorkerPool:
         self.exited: list[tuple[str, int]] = []  # (worker id, exit code) reported by the template
         self.lock = threading.Lock()
         self.ids = itertools.count()
-        self.redelivered = 0
+        mds = MetadataStore(redis_client, config.key_ttl_s)
+        self.retries = Retries(mds, self.queue, config.max_retry_attempts)
+        self.stragglers = Stragglers(mds)
+        self.slots = Slots.create(self.max_size)
+        self.free_slots = list(range(self.max_size))[::-1]
+        self.slot_of: dict[str, int] = {}  # worker id -> its slot
         self.forks = 0
         self.template_restarts: list[float] = []  # when, within the last TEMPLATE_RESTART_WINDOW_S
         self.failure: str | None = None  # why the pool gave up; the cluster reports it
         self.closing = threading.Event()
-        self.env = runtime_env(config, **SINGLE_THREADED)
-        self.template = WorkerTemplate(self.env, self.on_report)
+        self.env = runtime_env(config, **SINGLE_THREADED, **(self.slots.environment() if self.slots else {}))
+        self.template = self.start_template()
         try:
             for _ in range(self.size):
                 self.spawn(extra=False)
@@ -113,15 +123,28 @@ class WorkerPool:
         self.thread = threading.Thread(target=self.supervise, name="wukong-pool", daemon=True)
         self.thread.start()
 
+    def start_template(self) -> WorkerTemplate:
+        return WorkerTemplate(self.env, self.on_report, pass_fds=[self.slots.fd] if self.slots else [])
+
+    @property
+    def redelivered(self) -> int:
+        return self.retries.redelivered
+
     def spawn(self, extra: bool) -> None:
         worker_id = f"w{next(self.ids)}-{os.getpid()}"
         with self.lock:
+            if not self.free_slots:
+                return  # as many workers as slots: the pool is at its maximum
             self.workers[worker_id] = 0  # pid arrives with the template's report
-        if self.template.fork(worker_id, EXTRA_WORKER_IDLE_EXIT_S if extra else 0):
+            self.slot_of[worker_id] = slot = self.free_slots.pop()
+        if self.slots:
+            self.slots.clear(slot)
+        if self.template.fork(worker_id, EXTRA_WORKER_IDLE_EXIT_S if extra else 0, slot):
             self.forks += 1
         else:  # the template is gone: the supervisor restarts it with a full pool
             with self.lock:
                 self.workers.pop(worker_id, None)
+                self.free_slots.append(self.slot_of.pop(worker_id))
 
     def on_report(self, words: list[str]) -> None:
         with self.lock:
@@ -157,6 +180,7 @@ class WorkerPool:
                     return
                 self.replace_dead_workers()
                 backlog_seen = self.grow(meter, backlog_seen)
+                self.kill_stragglers()
                 failures = 0
             except Exception as exc:  # the pool must outlive a Redis hiccup, without a message per tick
                 if not failures and not self.closing.is_set():
@@ -181,16 +205,38 @@ class WorkerPool:
         with self.lock:
             exited, self.exited = self.exited, []
         for worker_id, code in exited:
-            self.forget(worker_id)
+            self.forget(worker_id, code)
             if code != 0 or len(self.workers) < self.size:
                 self.spawn(extra=len(self.workers) >= self.size)
 
-    def forget(self, worker_id: str) -> None:
-        """A worker is gone: its in-flight invocation goes back to the queue (as Lambda retries)."""
+    def forget(self, worker_id: str, exit_code: int | None) -> None:
+        """A worker is gone: its in-flight invocation is delivered again, or not (``invocations.py``).
+        ``exit_code`` None: not the invocation's doing (its template died)."""
         self.redis.srem(keys.ready_workers(self.queue), worker_id)
-        inflight = keys.inflight(self.queue, worker_id)
-        while self.redis.lmove(inflight, self.queue, "RIGHT", "LEFT") is not None:
-            self.redelivered += 1
+        with self.lock:
+            slot = self.slot_of.pop(worker_id, None)
+        running = self.slots.read(slot) if self.slots and slot is not None else None
+        self.retries.take_back(worker_id, exit_code if exit_code else None, running)
+        if slot is not None:
+            with self.lock:
+                self.free_slots.append(slot)
+
+    def kill_stragglers(self) -> None:
+        """Kill the workers still in a task of a job that ended a grace period ago (they are replaced)."""
+        if self.slots is None:
+            return
+        with self.lock:
+            busy = {
+                pid: self.slots.read(self.slot_of[w])
+                for w, pid in self.workers.items()
+                if pid and w in self.slot_of
+            }
+        busy = {
+            pid: running for pid, running in busy.items() if running is not None and running.task is not None
+        }
+        for pid in self.stragglers.to_kill(busy):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def restart_template(self) -> None:
         """The template died (killed, out of memory) and its workers with it: deliver their invocations
@@ -201,7 +247,7 @@ class WorkerPool:
             lost, self.workers, exited, self.exited = self.workers, {}, self.exited, []
         wait_gone([pid for pid in lost.values() if pid], STOP_GRACE_S)  # none pops after its sweep
         for worker_id in [*lost, *(worker_id for worker_id, _ in exited)]:
-            self.forget(worker_id)
+            self.forget(worker_id, None)
         now = time.monotonic()
         self.template_restarts = [t for t in self.template_restarts if now - t < TEMPLATE_RESTART_WINDOW_S]
         if len(self.template_restarts) >= TEMPLATE_RESTARTS:
@@ -215,7 +261,7 @@ class WorkerPool:
             return
         self.template_restarts.append(now)
         print(f"wukong: {what}; starting a new one", file=sys.stderr)
-        self.template = WorkerTemplate(self.env, self.on_report)
+        self.template = self.start_template()
         for _ in range(self.size):
             self.spawn(extra=False)
 
@@ -231,6 +277,9 @@ class WorkerPool:
         self.template.close()
         with self.lock:
             self.workers.clear()
+        if self.slots:
+            with contextlib.suppress(OSError, ValueError):
+                self.slots.close()
 
     def delete_keys(self) -> None:
         """Remove the pool's queue, in-flight lists and ready set (for an MDS that outlives the cluster)."""

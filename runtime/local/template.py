@@ -13,11 +13,13 @@ from .processes import STOP_GRACE_S, describe_exit, spawn
 
 
 class WorkerTemplate:
-    def __init__(self, env: dict[str, str], on_report):
-        """``on_report(words)`` hears each report line: ``["spawned", id, pid]``, ``["exit", id, code]``."""
+    def __init__(self, env: dict[str, str], on_report, pass_fds=()):
+        """``on_report(words)`` hears each report line: ``["spawned", id, pid]``, ``["exit", id, code]``;
+        ``pass_fds``: descriptors the template and its workers inherit (the pool's slots)."""
         self.process = spawn(
             [sys.executable, "-m", "wukong.local.zygote"],
             env=env,
+            pass_fds=tuple(pass_fds),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -48,12 +50,12 @@ class WorkerTemplate:
         finally:
             self.gone.set()
 
-    def fork(self, worker_id: str, idle_exit_s: float) -> bool:
+    def fork(self, worker_id: str, idle_exit_s: float, slot: int) -> bool:
         """Ask for a worker; False when the template is gone (the pool then starts a new one)."""
         if self.gone.is_set():
             return False
         try:
-            self.process.stdin.write(f"spawn {worker_id} {idle_exit_s}\n")
+            self.process.stdin.write(f"spawn {worker_id} {idle_exit_s} {slot}\n")
             self.process.stdin.flush()
             return True
         except (OSError, ValueError):  # BrokenPipeError: it died since

@@ -19,6 +19,7 @@ from functools import partial
 from ..errors import RedisUnreachableError
 from ..executor.handler import environment, lambda_handler
 from ..storage import keys
+from .slots import WorkerSlot
 
 POP_TIMEOUT_S = 1.0  # how often an idle worker checks that its parent is alive
 BACKOFF_FIRST_S = 0.1
@@ -32,6 +33,7 @@ def main(idle_exit_s: float = 0) -> None:
     worker_id = os.environ["WUKONG_WORKER_ID"]
     parent = os.getppid()
     platform = with_backoff(environment, worker_id)
+    platform.observer = WorkerSlot.inherited()  # the pool reads what this worker runs
     queue = platform.invoker.queue
     inflight = keys.inflight(queue, worker_id)
     redis = platform.stores.mds.redis

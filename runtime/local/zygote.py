@@ -3,7 +3,7 @@
 Started by the pool as ``python -m wukong.local.zygote`` with the cluster's WUKONG_* settings, it
 imports the executor's libraries once, then obeys lines on stdin and reports on stdout:
 
-    stdin:  "spawn <worker-id> <idle-exit-seconds>"   "quit"
+    stdin:  "spawn <worker-id> <idle-exit-seconds> <slot>"   "quit"
     stdout: "ready"   "spawned <worker-id> <pid>"   "exit <worker-id> <code>"
 
 Forked workers share the template's imported modules, so a new worker is ready at once; the pool can
@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 
+from . import slots
 from .processes import STOP_GRACE_S, die_with_parent
 
 REAP_INTERVAL_S = 0.05
@@ -35,7 +36,7 @@ def preload() -> None:
     from . import worker  # noqa: F401
 
 
-def fork_worker(worker_id: str, idle_exit_s: float) -> int:
+def fork_worker(worker_id: str, idle_exit_s: float, slot: str) -> int:
     template = os.getpid()
     pid = os.fork()
     if pid:
@@ -48,6 +49,7 @@ def fork_worker(worker_id: str, idle_exit_s: float) -> int:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.environ["WUKONG_WORKER_ID"] = worker_id
+        os.environ[slots.ENV_INDEX] = slot  # where it tells the pool what it runs (slots.py)
         from . import worker
 
         worker.main(idle_exit_s=idle_exit_s)
@@ -129,7 +131,7 @@ def main() -> None:
             line, buffer = buffer.split(b"\n", 1)
             words = line.decode().split()
             if words and words[0] == "spawn":
-                pid = fork_worker(words[1], float(words[2]))
+                pid = fork_worker(words[1], float(words[2]), words[3])
                 children[pid] = words[1]
                 report(f"spawned {words[1]} {pid}")
             elif words and words[0] == "quit":

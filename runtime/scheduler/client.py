@@ -11,7 +11,7 @@ import dask
 from ..config import with_job_settings
 from ..diagnostics.progress import progress_hooks
 from ..errors import RedisUnreachableError
-from .dag import as_task_graph, build_dag, client_finalizers, flat_keys, repack
+from .dag import as_task_graph, build_dag, check_requested, client_finalizers, flat_keys, repack
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
 from .sizes import chunk_bytes
@@ -43,6 +43,7 @@ class Client:
         if not requested:
             return repack(keys, {})  # dask's get of nothing is an empty tuple
         graph = as_task_graph(dsk)
+        check_requested(graph, requested)
         finalizers = client_finalizers(graph, requested)
         executor_keys = [k for k in requested if k not in finalizers]
         executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]

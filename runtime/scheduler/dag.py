@@ -71,6 +71,12 @@ def client_finalizers(
     return found
 
 
+def check_requested(graph: Mapping[Hashable, GraphNode], requested: list[Hashable]) -> None:
+    missing = [k for k in requested if k not in graph]
+    if missing:
+        raise MissingKeyError(missing)
+
+
 def flat_keys(keys) -> list[Hashable]:
     """The requested keys, flattened out of dask's nested lists, in order (repeats kept)."""
     return list(flatten(keys)) if isinstance(keys, list) else [keys]
@@ -79,9 +85,7 @@ def flat_keys(keys) -> list[Hashable]:
 def build_dag(dsk, keys) -> Dag:
     graph = as_task_graph(dsk)
     requested = flat_keys(keys)
-    missing = [k for k in requested if k not in graph]
-    if missing:
-        raise MissingKeyError(missing)
+    check_requested(graph, requested)
     graph = cull_in_order(graph, requested)
     order = topological_order(graph)
     index = {key: i for i, key in enumerate(order)}

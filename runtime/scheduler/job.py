@@ -13,10 +13,10 @@ import uuid
 from concurrent.futures import Future
 
 from ..diagnostics.report import JobReport, build_report
-from ..errors import JobTimeoutError, RedisUnreachableError, RemoteTaskError, RemoteTraceback
+from ..errors import JobTimeoutError, RedisUnreachableError
 from ..protocol import counters as names
 from ..protocol import payload as wire
-from ..storage import serialization
+from ..storage import serialization, task_errors
 from ..storage.connect import MDS_ROLE
 from .dag import Dag
 from .schedules import build_schedules, encode_schedules, partition
@@ -172,14 +172,14 @@ def wait_for_finals(
         if event is not None and "final" in event:
             arrived.add(event["final"])
         elif event is not None and "error" in event:
-            raise_task_error(mds.error(job))
+            raise task_errors.exception(mds.error(job), dag.keys.__getitem__)
         if event is None or time.monotonic() - last_poll >= POLL_INTERVAL_S:
             last_poll = time.monotonic()
             if check is not None:
                 check()
             error = mds.error(job)
             if error is not None:
-                raise_task_error(error)
+                raise task_errors.exception(error, dag.keys.__getitem__)
             arrived |= mds.finished_results(job, sorted(remaining))
         if arrived & remaining:
             tasks = sorted(arrived & remaining)
@@ -199,14 +199,3 @@ def collect_stats(mds, job: str, leaves: int, wait_s: float = STATS_WAIT_S):
         if names.all_flushed(counters, leaves, running) or time.monotonic() >= deadline:
             return counters, timings
         time.sleep(0.005)
-
-
-def raise_task_error(record_bytes: bytes):
-    """Raise a task's exception in the client with its original type and the executor's traceback."""
-    record = serialization.loads(record_bytes)
-    exc = serialization.loads(record["exception"]) if record.get("exception") else None
-    if exc is None:
-        exc = RemoteTaskError(f"{record['module']}.{record['type']}: {record['message']}")
-    if record.get("key") is not None and hasattr(exc, "add_note"):
-        exc.add_note(f"(raised by Wukong task {record['key']!r})")
-    raise exc from RemoteTraceback(record["traceback"])
