@@ -18,6 +18,8 @@ from .environment import ExecutionEnvironment, Sandbox, Spawn
 from .limits import ENVIRONMENT_STOP_S
 from .template import FunctionSpec
 
+REAPER_THREADS = 8  # environments stopped at once (each waits up to 0.5 s for its server)
+
 
 class Capacity:
     def __init__(self, limit: int):
@@ -56,12 +58,13 @@ class Environments:
     ):
         self.sandbox, self.spawn, self.limit, self.idle_s = sandbox, spawn, limit, idle_s
         self.cold_start_latency_s = cold_start_latency_s
-        # Stopping a discarded environment waits for its Runtime API server to shut down (up to 0.5 s):
-        # off the invocation's path, so its caller gets the error at once.
-        self._reaper = ThreadPoolExecutor(1, thread_name_prefix="environment-reaper")
+        # Stopping an environment waits for its Runtime API server to shut down (up to 0.5 s): off the
+        # invocation's path, so its caller gets the error at once, and several at a time.
+        self._reaper = ThreadPoolExecutor(REAPER_THREADS, thread_name_prefix="environment-reaper")
         self._lock = threading.Lock()
         self._live: list[ExecutionEnvironment] = []
         self._idle: list[ExecutionEnvironment] = []  # least recently used first
+        self._closed = False
         self.cold_starts = 0
 
     def live(self) -> list[ExecutionEnvironment]:
@@ -97,22 +100,28 @@ class Environments:
 
     def _discard(self, environment: ExecutionEnvironment) -> None:
         environment.kill("discarded")
-        self._reaper.submit(environment.stop, ENVIRONMENT_STOP_S)
+        try:
+            self._reaper.submit(environment.stop, ENVIRONMENT_STOP_S)
+        except RuntimeError:  # stop_all() is over: an invocation that was still running ends here
+            environment.stop(ENVIRONMENT_STOP_S)
 
     def stop_all(self) -> None:
         with self._lock:
+            self._closed = True
             environments, self._live, self._idle = self._live, [], []
         for environment in environments:
             environment.kill("stopped")
         for environment in environments:
-            environment.stop(ENVIRONMENT_STOP_S)
+            self._reaper.submit(environment.stop, ENVIRONMENT_STOP_S)
         self._reaper.shutdown(wait=True)
 
     def _start(self, spec: FunctionSpec) -> ExecutionEnvironment:
         if self.cold_start_latency_s:
             time.sleep(self.cold_start_latency_s)
-        environment = ExecutionEnvironment(spec, self.sandbox)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the platform is stopping")
+            environment = ExecutionEnvironment(spec, self.sandbox)
             self._live.append(environment)
             self.cold_starts += 1
         try:
@@ -120,6 +129,8 @@ class Environments:
         except BaseException:
             self.release(environment, keep=False)
             raise
+        if self._closed:  # stop_all() ran while this one started: it did not see the process
+            environment.kill("stopped")
         return environment
 
     def _take_stale(self) -> list[ExecutionEnvironment]:
