@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .intrinsics import Intrinsics, UnresolvedIntrinsic
 from .logs import Report
-from .platform import PLATFORM_URL, DroppedEvent, LambdaPlatform, PlatformSettings
+from .platform import LambdaPlatform
+from .settings import PLATFORM_URL, DroppedEvent, PlatformSettings
 from .template import AsyncConfig, FunctionSpec, TemplateError, load_functions
 
 __all__ = [

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .intrinsics import Intrinsics
 from .limits import DEFAULT_CONCURRENCY, IDLE_ENVIRONMENT_S
-from .platform import LambdaPlatform, PlatformSettings
+from .platform import LambdaPlatform
+from .settings import PlatformSettings
 from .template import TemplateError
 
 READY_LINE = "lambda_platform ready at {url}"
@@ -49,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         stack_name=args.stack,
     )
     function_environment: dict[str, dict[str, str]] = {}
-    for function, variable in (item.split(":", 1) for item in args.function_env):
+    for item in args.function_env:
+        function, separator, variable = item.partition(":")
+        if not separator:
+            raise SystemExit(f"lambda_platform: expected FUNCTION:NAME=VALUE, got {item!r}")
         function_environment.setdefault(function, {}).update(pairs([variable]))
     try:
         platform = LambdaPlatform.from_cdk_out(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .logs import MB, LogStream
+from .names import function_arn
 from .runtime_api import Invocation, Outcome, RuntimeApi
 from .template import FunctionSpec
 
@@ -59,7 +60,7 @@ class Sandbox:
     extra_environment: Mapping[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL_LAMBDA
 
     def function_arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return function_arn(self.region, self.account_id, name)
 
 
 class ExecutionEnvironment:

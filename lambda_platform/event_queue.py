@@ -155,7 +155,8 @@ class EventQueue:
         if event.attempts > event.function.async_config.maximum_retry_attempts:
             self.on_dropped(event, RETRIES_EXHAUSTED)
             return
-        self.retries += 1
+        with self._condition:
+            self.retries += 1
         delay = RETRY_DELAYS_S[min(event.attempts, len(RETRY_DELAYS_S)) - 1] * self.delay_scale
         event.due = time.monotonic() + delay
         self._push(event)

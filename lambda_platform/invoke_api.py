@@ -26,11 +26,15 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .limits import EVENT_PAYLOAD_LIMIT_BYTES, LOG_TAIL_BYTES, REQUEST_RESPONSE_PAYLOAD_LIMIT_BYTES
 from .names import LATEST, parse_function_name
-from .platform import LambdaPlatform, Throttled
+from .pool import Throttled
+
+if TYPE_CHECKING:
+    from .platform import LambdaPlatform
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 PAYLOAD_LIMITS_BYTES = {
@@ -91,6 +95,9 @@ def _handler_class(platform: LambdaPlatform):
             except InvokeError as error:
                 document = {"Type": "User", "message": error.message, **error.extra}
                 self.send(error.status, json.dumps(document).encode(), {"x-amzn-ErrorType": error.error_type})
+            except Exception as exc:  # the platform failed (an environment would not start, it is stopping)
+                document = {"Type": "Service", "message": f"{type(exc).__name__}: {exc}"}
+                self.send(500, json.dumps(document).encode(), {"x-amzn-ErrorType": "ServiceException"})
 
         def invoke(self, name: str, qualifier: str, body: bytes) -> None:
             spec = find_function(platform, name, qualifier)

@@ -33,3 +33,7 @@ def parse_function_name(text: str) -> FunctionName | None:
     return FunctionName(
         match["name"], match["qualifier"] or "", match["region"] or "", match["account"] or ""
     )
+
+
+def function_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"

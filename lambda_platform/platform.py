@@ -18,7 +18,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from . import invocation
@@ -26,57 +26,14 @@ from .destinations import Destinations, invocation_record
 from .environment import Sandbox
 from .event_queue import EventQueue, QueuedEvent
 from .intrinsics import Intrinsics
-from .limits import DEFAULT_CONCURRENCY, IDLE_ENVIRONMENT_S, MEMORY_POLL_S
+from .invoke_api import InvokeServer
 from .logs import Report, ReportBook
 from .memory import MemoryWatcher
-from .pool import Capacity, Environments
+from .names import function_arn
+from .pool import Capacity, Environments, Throttled
+from .settings import PLATFORM_URL, DroppedEvent, PlatformSettings
 from .spawner import Spawner
 from .template import FunctionSpec, load_functions
-
-# In ``extra_environment`` values, replaced by the platform's own URL once it listens: functions that
-# invoke functions go back through the platform (AWS_ENDPOINT_URL_LAMBDA={platform_url}).
-PLATFORM_URL = "{platform_url}"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
-
-
-@dataclass(frozen=True)
-class PlatformSettings:
-    concurrency: int = DEFAULT_CONCURRENCY  # invocations at once over all functions (an account's limit)
-    delay_scale: float = 1.0  # times Lambda's retry delays (1 and 2 min) and throttle back-off (1 s..5 min)
-    invoke_latency_s: float = 0.0  # added to every Invoke call (AWS measured ~0.05 s)
-    cold_start_latency_s: float = 0.0  # added before each new environment starts
-    duplicate_probability: float = 0.0  # an Event invocation delivered twice (Lambda: at least once)
-    seed: int | None = None  # for the duplicates' random draws
-    idle_timeout_s: float = IDLE_ENVIRONMENT_S
-    memory_poll_s: float = MEMORY_POLL_S
-    logs_dir: Path | None = None  # default: a temporary directory, kept after stop
-    region: str = "us-east-1"
-    account_id: str = "123456789012"
-    credentials: Mapping[str, str] = field(default_factory=lambda: dict(DUMMY_CREDENTIALS))
-    extra_environment: Mapping[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL_LAMBDA
-    sqs_endpoint_url: str = ""  # where OnFailure records to SQS queues go (moto)
-    host: str = "127.0.0.1"
-    port: int = 0
-
-
-@dataclass(frozen=True)
-class DroppedEvent:
-    function: str
-    request_id: str
-    condition: str  # "RetriesExhausted" or "EventAgeExceeded"
-    attempts: int
-    age_s: float
-    destination: str = ""
-    delivered: bool = False  # the record reached the OnFailure destination
-    destination_error: str = ""
-
-
-class Throttled(Exception):
-    """No concurrency left for a RequestResponse invocation (Lambda: 429 TooManyRequestsException)."""
 
 
 class LambdaPlatform:
@@ -128,7 +85,7 @@ class LambdaPlatform:
     # --- lifecycle ---
 
     def start(self) -> LambdaPlatform:
-        from .runtime_dir import build_runtime_dir
+        from .runtime_dir import build_runtime_dir  # imports the repository's cdk and layers packages
 
         check_python_versions(self.functions.values())
         if self.runtime_dir is None:
@@ -142,8 +99,6 @@ class LambdaPlatform:
         return self
 
     def _start_parts(self) -> None:
-        from .invoke_api import InvokeServer
-
         settings = self.settings
         self.server = InvokeServer(self, settings.host, settings.port)  # listens now, serves once started
         extra = {
@@ -268,7 +223,7 @@ class LambdaPlatform:
     # --- what the caller reads ---
 
     def function_arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+        return function_arn(self.settings.region, self.settings.account_id, name)
 
     def reports(self, function: str = "") -> list[Report]:
         return self.book.reports(function)

@@ -21,6 +21,10 @@ from .template import FunctionSpec
 REAPER_THREADS = 8  # environments stopped at once (each waits up to 0.5 s for its server)
 
 
+class Throttled(Exception):
+    """No concurrency left for a RequestResponse invocation (Lambda: 429 TooManyRequestsException)."""
+
+
 class Capacity:
     def __init__(self, limit: int):
         if limit < 1:
