@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         duplicate_probability=args.duplicate_probability,
         seed=args.seed,
         idle_timeout_s=args.idle_timeout_s,
+        freeze_idle=not args.no_freeze,
         logs_dir=args.logs_dir,
         region=args.region,
         account_id=args.account_id,
@@ -106,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duplicate-probability", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--idle-timeout-s", type=float, default=IDLE_ENVIRONMENT_S)
+    p.add_argument("--no-freeze", action="store_true", help="let idle environments run (Lambda freezes them)")
     p.add_argument("--logs-dir", type=Path, default=None)
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--account-id", default="123456789012")

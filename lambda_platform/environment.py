@@ -222,14 +222,24 @@ class ExecutionEnvironment:
 
     # --- ending ---
 
+    def freeze(self) -> None:
+        """Lambda freezes an environment between invocations: its background threads do not run."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
     def kill(self, reason: str) -> None:
         """SIGKILL the whole process group (the runtime and whatever the handler started)."""
         with self.condition:
             if not self.kill_reason:
                 self.kill_reason = reason
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
         if self.pid and self.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+                os.killpg(self.pid, signum)
 
     def stop(self, timeout_s: float) -> None:
         self.kill("stopped")

@@ -114,6 +114,7 @@ class LambdaPlatform:
             limit=settings.concurrency,
             idle_s=settings.idle_timeout_s,
             cold_start_latency_s=settings.cold_start_latency_s,
+            freeze_idle=settings.freeze_idle,
         )
         self.destinations = Destinations(
             sqs_endpoint_url=settings.sqs_endpoint_url, credentials=settings.credentials

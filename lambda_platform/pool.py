@@ -3,7 +3,8 @@
 :class:`Capacity` is the platform's concurrency limit (an account's, on AWS): at most ``limit``
 invocations run at once, over all functions. :class:`Environments` holds every live execution
 environment: an invocation takes an idle one of its function (warm start, most recently used first) or
-starts a new one (cold start). Never more environments than the limit: a cold start at the limit stops
+starts a new one (cold start). Idle environments are frozen (SIGSTOP), as Lambda freezes them, and
+thawed when reused. Never more environments than the limit: a cold start at the limit stops
 the least recently used idle environment of another function first. Idle environments are stopped after
 ``idle_s``, and dead ones (crashed or killed while idle) are dropped when they are next looked at.
 """
@@ -45,10 +46,6 @@ class Capacity:
             self.running -= 1
             self._condition.notify_all()
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        with self._condition:
-            return self._condition.wait_for(lambda: self.running == 0, timeout=timeout_s)
-
 
 class Environments:
     def __init__(
@@ -59,9 +56,11 @@ class Environments:
         limit: int,
         idle_s: float,
         cold_start_latency_s: float = 0.0,
+        freeze_idle: bool = True,
     ):
         self.sandbox, self.spawn, self.limit, self.idle_s = sandbox, spawn, limit, idle_s
         self.cold_start_latency_s = cold_start_latency_s
+        self.freeze_idle = freeze_idle
         # Stopping an environment waits for its Runtime API server to shut down (up to 0.5 s): off the
         # invocation's path, so its caller gets the error at once, and several at a time.
         self._reaper = ThreadPoolExecutor(REAPER_THREADS, thread_name_prefix="environment-reaper")
@@ -90,9 +89,14 @@ class Environments:
                     self._live.remove(stale[-1])
         for old in stale:
             self._discard(old)
-        return environment or self._start(spec)
+        if environment is None:
+            return self._start(spec)
+        environment.thaw()
+        return environment
 
     def release(self, environment: ExecutionEnvironment, keep: bool) -> None:
+        if keep and self.freeze_idle:
+            environment.freeze()  # before it is idle: an acquire() must never thaw it first
         with self._lock:
             if keep and environment.alive:
                 environment.last_used = time.monotonic()

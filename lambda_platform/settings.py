@@ -27,6 +27,7 @@ class PlatformSettings:
     duplicate_probability: float = 0.0  # an Event invocation delivered twice (Lambda: at least once)
     seed: int | None = None  # for the duplicates' random draws
     idle_timeout_s: float = IDLE_ENVIRONMENT_S
+    freeze_idle: bool = True  # SIGSTOP idle environments, as Lambda freezes them between invocations
     memory_poll_s: float = MEMORY_POLL_S
     logs_dir: Path | None = None  # default: a temporary directory, kept after stop
     region: str = "us-east-1"

@@ -9,6 +9,7 @@ asset directories named by ``aws:asset:path`` metadata. The handler does what th
     {"action": "exit", "code": 3}              {"action": "signal", "signal": 11}
     {"action": "sleep", "seconds": 2}          {"action": "allocate", "mb": 300, "hold_s": 1}
     {"action": "print", "text": "hello"}       {"action": "describe"}  (its environment, path, pid)
+    {"action": "background", "file": "/tmp/x"}  starts a thread that appends to the file every 10 ms
     {"action": "fail", "times": 2, "how": "raise"}   fails the first 2 deliveries of a request id
 
 Every invocation appends ``{"request_id", "pid", "event"}`` to ``$TEST_RECORD_FILE`` first, so tests
@@ -31,7 +32,7 @@ STACK = "TestStack"
 REGION = "us-east-1"
 
 HANDLERS = r"""
-import json, os, signal, sys, time
+import json, os, signal, sys, threading, time
 
 import layer_helper  # from the layer: the layer is on the path
 
@@ -49,6 +50,13 @@ def record(event, context):
 def deliveries(request_id):
     with open(os.environ["TEST_RECORD_FILE"]) as records:
         return sum(json.loads(line)["request_id"] == request_id for line in records)
+
+
+def tick(path):
+    while True:
+        with open(path, "a") as ticks:
+            ticks.write("tick\n")
+        time.sleep(0.01)
 
 
 def fail(how, code=3):
@@ -78,6 +86,8 @@ def handler(event, context):
         time.sleep(event.get("hold_s", 0))
     if action == "print":
         print(event["text"])
+    if action == "background":  # a thread that goes on after the handler returns
+        threading.Thread(target=tick, args=(event["file"],), daemon=True).start()
     if action == "fail" and deliveries(context.aws_request_id) <= event["times"]:
         fail(event.get("how", "raise"))
     if action == "describe":

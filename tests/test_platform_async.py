@@ -172,19 +172,32 @@ def sqs():
 
 
 def test_exhausted_and_aged_out_events_go_to_the_on_failure_queue(tmp_path, runtime_dir, sqs):
+    """Two functions send their dropped events to one queue: one event exhausts its one retry, the other's
+    retry (1 min after its failure, 3 s at this scale) would come after its 1 s maximum age."""
     url, queue_arn, receive = sqs
-    cdk_out = write_stack(tmp_path, {FUNCTION: {"retries": 1, "max_age_s": 60, "on_failure": queue_arn}})
-    settings = {"delay_scale": DELAY_SCALE, "sqs_endpoint_url": url}
-    with running_platform(cdk_out, runtime_dir, **settings) as platform:
-        (request_id,) = send_events(platform, [{"action": "raise", "message": "always"}])
+    functions = {
+        FUNCTION: {"retries": 1, "on_failure": queue_arn},
+        "aging-test": {"max_age_s": 1, "on_failure": queue_arn},
+    }
+    cdk_out = write_stack(tmp_path, functions)
+    with running_platform(cdk_out, runtime_dir, delay_scale=0.05, sqs_endpoint_url=url) as platform:
+        (exhausted,) = send_events(platform, [{"action": "raise", "message": "always"}])
+        client = lambda_client(platform.url)
+        aged = client.invoke(
+            FunctionName="aging-test", InvocationType="Event", Payload=b'{"action": "fail", "times": 1}'
+        )
         platform.drain()
-        (dropped,) = platform.dropped_events()
-        assert dropped.delivered and dropped.destination == queue_arn
-    (message,) = receive()
-    record = json.loads(message["Body"])
+        assert all(
+            dropped.delivered and dropped.destination == queue_arn for dropped in platform.dropped_events()
+        )
+    records_by_id = {}
+    for message in receive():
+        record = json.loads(message["Body"])
+        records_by_id[record["requestContext"]["requestId"]] = record
+    record = records_by_id[exhausted]
     assert record["version"] == "1.0" and record["timestamp"].endswith("Z")
     assert record["requestContext"] == {
-        "requestId": request_id,
+        "requestId": exhausted,
         "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:$LATEST",
         "condition": "RetriesExhausted",
         "approximateInvokeCount": 2,
@@ -199,6 +212,12 @@ def test_exhausted_and_aged_out_events_go_to_the_on_failure_queue(tmp_path, runt
         "ValueError",
         "always",
     )
+    record = records_by_id[aged["ResponseMetadata"]["RequestId"]]
+    assert (record["requestContext"]["condition"], record["requestContext"]["approximateInvokeCount"]) == (
+        "EventAgeExceeded",
+        1,
+    )
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
 
 
 def test_a_duplicate_delivery_has_the_same_request_id(tmp_path, runtime_dir):

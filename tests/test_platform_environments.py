@@ -197,3 +197,21 @@ def test_an_environment_outlives_the_request_thread_that_started_it(tmp_path, ru
         time.sleep(0.5)  # the request's connection thread has ended by now
         assert alive(pid) and invoke(client, FUNCTION, {"action": "return"})[1]["pid"] == pid
         assert os.getpgid(pid) == pid  # a session of its own: killpg reaches the handler's children
+
+
+@pytest.mark.parametrize("freeze_idle", [True, False])
+def test_an_idle_environment_is_frozen_until_it_is_reused(tmp_path, runtime_dir, freeze_idle):
+    """A thread the handler left running does not run while the environment is idle (Lambda freezes it),
+    and runs again once the next invocation thaws it; with freeze_idle=False it never stops."""
+    ticks = tmp_path / "ticks"
+    with start(tmp_path, runtime_dir, freeze_idle=freeze_idle) as platform:
+        client = lambda_client(platform.url)
+        invoke(client, FUNCTION, {"action": "background", "file": str(ticks)})
+        time.sleep(0.2)
+        idle_before = len(ticks.read_text().splitlines())
+        time.sleep(0.5)
+        idle_after = len(ticks.read_text().splitlines())
+        invoke(client, FUNCTION, {"action": "sleep", "seconds": 0.5})
+        busy_after = len(ticks.read_text().splitlines())
+    assert (idle_after == idle_before) is freeze_idle
+    assert busy_after >= idle_after + 10  # ~50 ticks in the 0.5 s invocation
