@@ -22,14 +22,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .limits import EVENT_PAYLOAD_LIMIT_BYTES, LOG_TAIL_BYTES, REQUEST_RESPONSE_PAYLOAD_LIMIT_BYTES
+from .loopback_http import JsonHandler, LoopbackServer
 from .names import LATEST, parse_function_name
 from .pool import Throttled
 
@@ -50,37 +49,13 @@ class InvokeError(Exception):
         self.status, self.error_type, self.message, self.extra = status, error_type, message, extra
 
 
-class InvokeServer:
-    def __init__(self, platform: LambdaPlatform, host: str, port: int):
-        self._server = ThreadingHTTPServer((host, port), _handler_class(platform))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="invoke-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> InvokeServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():  # shutdown() waits for serve_forever, which must have started
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-        self._server.server_close()
+def invoke_server(platform: LambdaPlatform, host: str, port: int) -> LoopbackServer:
+    """The Invoke API's server, listening already; ``start()`` serves it."""
+    return LoopbackServer(host, port, _handler_class(platform), "invoke-api")
 
 
 def _handler_class(platform: LambdaPlatform):
-    class InvokeHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body are two writes: with Nagle and the peer's delayed ACK, each reply waited ~40 ms
-        disable_nagle_algorithm = True
-
-        def log_message(self, format, *args):  # noqa: A002 - the REPORT records are the platform's log
-            pass
-
+    class InvokeHandler(JsonHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if platform.settings.invoke_latency_s:
@@ -146,14 +121,7 @@ def _handler_class(platform: LambdaPlatform):
             return self.send(200, json.dumps(answers[url.path]()).encode(), {})
 
         def send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            super().send(status, body, {"x-amzn-RequestId": str(uuid.uuid4()), **headers})
 
     return InvokeHandler
 

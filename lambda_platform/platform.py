@@ -26,7 +26,7 @@ from .destinations import Destinations, invocation_record
 from .environment import Sandbox
 from .event_queue import EventQueue, QueuedEvent
 from .intrinsics import Intrinsics
-from .invoke_api import InvokeServer
+from .invoke_api import invoke_server
 from .logs import Report, ReportBook
 from .memory import MemoryWatcher
 from .names import function_arn
@@ -46,7 +46,7 @@ class LambdaPlatform:
     ):
         self.functions = dict(functions)
         self.settings = settings or PlatformSettings()
-        self.runtime_dir = runtime_dir
+        self.runtime_dir = Path(runtime_dir).resolve() if runtime_dir else None
         self.logs_dir = Path(self.settings.logs_dir or tempfile.mkdtemp(prefix="lambda-platform-logs-"))
         self.book = ReportBook()
         self.capacity = Capacity(self.settings.concurrency)
@@ -100,7 +100,7 @@ class LambdaPlatform:
 
     def _start_parts(self) -> None:
         settings = self.settings
-        self.server = InvokeServer(self, settings.host, settings.port)  # listens now, serves once started
+        self.server = invoke_server(self, settings.host, settings.port)  # listens now, serves once started
         extra = {
             name: value.replace(PLATFORM_URL, self.url) for name, value in settings.extra_environment.items()
         }

@@ -24,9 +24,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .limits import RESPONSE_PAYLOAD_LIMIT_BYTES
+from .loopback_http import JsonHandler, LoopbackServer
 
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
 INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
@@ -61,15 +61,12 @@ class RuntimeApi:
         self.outcomes: dict[str, Outcome] = {}
         self._handed: queue.Queue[Invocation | None] = queue.Queue(maxsize=1)
         self._current = ""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime-api", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer("127.0.0.1", 0, _handler_class(self), "runtime-api")
+        self._server.start()
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return self._server.url.removeprefix("http://")
 
     def hand(self, invocation: Invocation) -> None:
         """Give the environment its next invocation (it takes it with GET .../next)."""
@@ -78,8 +75,7 @@ class RuntimeApi:
     def close(self) -> None:
         with contextlib.suppress(queue.Full):
             self._handed.put_nowait(None)  # wakes a GET .../next still waiting
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     # --- called by the request handler ---
 
@@ -107,14 +103,7 @@ class RuntimeApi:
 
 
 def _handler_class(api: RuntimeApi):
-    class RuntimeApiHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive; see the module docstring
-        # Headers and body are two writes: with Nagle and the peer's delayed ACK, each reply waited ~40 ms
-        disable_nagle_algorithm = True
-
-        def log_message(self, format, *args):  # noqa: A002 - the platform logs invocations itself
-            pass
-
+    class RuntimeApiHandler(JsonHandler):
         def do_GET(self):
             if self.path != NEXT_PATH:
                 return self.reply(404, {"errorType": "NotFound", "errorMessage": self.path})
@@ -151,15 +140,6 @@ def _handler_class(api: RuntimeApi):
 
         def reply(self, status: int, document: dict) -> None:
             self.send(status, json.dumps(document).encode(), {})
-
-        def send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
 
     return RuntimeApiHandler
 

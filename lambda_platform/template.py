@@ -68,7 +68,7 @@ def load_functions(
     function_environment: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, FunctionSpec]:
     """{function name: spec} for every Python function of ``stack``'s template in ``cdk_out``."""
-    cdk_out = Path(cdk_out)
+    cdk_out = Path(cdk_out).resolve()  # environments run in their code directory: paths must be absolute
     template_file = cdk_out / f"{stack}.template.json"
     if not template_file.is_file():
         raise TemplateError(f"{template_file} does not exist: run `cdk synth {stack}` (./dev synth) first")
