@@ -1,4 +1,4 @@
-"""``python -m lambda_platform``: the platform as a process, until Ctrl-C or SIGTERM.
+r"""The Lambda platform as a process, until Ctrl-C or SIGTERM::
 
     python -m lambda_platform --cdk-out cdk.out --env WUKONG_HOST=127.0.0.1:6379 \
         --extra-env AWS_ENDPOINT_URL_LAMBDA={platform_url} --concurrency 32 --invoke-latency-ms 50

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from platform_support import STACK, write_stack
@@ -131,3 +132,11 @@ def test_function_names_partial_and_full_arns(text, expected):
 
 def test_a_malformed_function_name_is_refused():
     assert parse_function_name("not a name!") is None
+
+
+def test_paths_are_absolute_whatever_the_cdk_out_given(tmp_path, monkeypatch):
+    """Environments run in their code directory: a relative path would point nowhere there."""
+    write_stack(tmp_path, {"plain": {}})
+    monkeypatch.chdir(tmp_path)
+    spec = load_functions(Path("cdk.out"), STACK)["plain"]
+    assert spec.code_dir.is_absolute() and all(layer.is_absolute() for layer in spec.layer_dirs)
