@@ -145,7 +145,7 @@ class EventQueue:
             self.capacity.release()
         try:
             event.attempts += 1
-            if error is not None:
+            if error is not None and not self._stopped:  # stopping killed it: neither retried nor dropped
                 self._retry_or_drop(event, error)
         finally:
             self._finish_run()

@@ -37,6 +37,8 @@ import json, os, signal, sys, threading, time
 import layer_helper  # from the layer: the layer is on the path
 
 time.sleep(float(os.environ.get("TEST_INIT_SLEEP_S", "0")))  # init work, timed as Init Duration
+if os.environ.get("TEST_INIT_EXIT"):
+    os._exit(int(os.environ["TEST_INIT_EXIT"]))  # the process dies while its module is imported
 print("init done", flush=True)
 MB = 1024 * 1024
 
@@ -107,8 +109,8 @@ def handler(event, context):
 
 
 def write_stack(directory: Path, functions: dict[str, dict]) -> Path:
-    """A cloud assembly in ``directory``; each function: ``memory``, ``timeout``, ``environment``,
-    ``retries``, ``max_age_s``, ``on_failure`` (all optional). Returns the cdk.out directory."""
+    """A cloud assembly in ``directory``; each function: ``handler``, ``memory``, ``timeout``,
+    ``environment``, ``retries``, ``max_age_s``, ``on_failure`` (all optional). Returns the cdk.out."""
     cdk_out = directory / "cdk.out"
     code = cdk_out / "asset.code"
     code.mkdir(parents=True)
@@ -129,7 +131,7 @@ def write_stack(directory: Path, functions: dict[str, dict]) -> Path:
         logical_id = name.replace("-", "") + "Function"
         properties = {
             "FunctionName": name,
-            "Handler": "handlers.handler",
+            "Handler": options.get("handler", "handlers.handler"),
             "Runtime": "python3.11",
             "Environment": {
                 "Variables": {"TEST_RECORD_FILE": str(record_file), **options.get("environment", {})}

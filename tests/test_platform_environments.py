@@ -115,6 +115,32 @@ def test_a_crash_discards_the_environment(tmp_path, runtime_dir, event, message)
         assert next_one.init_duration_ms is not None  # a cold start
 
 
+@pytest.mark.parametrize(
+    "options, error_type, message",
+    [
+        ({"handler": "missing.handler"}, "Runtime.ImportModuleError", "Unable to import module 'missing'"),
+        (
+            {"environment": {"TEST_INIT_EXIT": "4"}},
+            "Runtime.ExitError",
+            "Runtime exited with error: exit status 4",
+        ),
+    ],
+)
+def test_a_failed_init_is_a_function_error_and_the_next_invocation_starts_cold(
+    tmp_path, runtime_dir, options, error_type, message
+):
+    with start(tmp_path, runtime_dir, options) as platform:
+        client = lambda_client(platform.url)
+        for _ in range(2):
+            response, error = invoke(client, FUNCTION, {"action": "return"})
+            assert response["FunctionError"] == "Unhandled"
+            assert error["errorType"] == error_type and message in error["errorMessage"]
+        reports = platform.reports(FUNCTION)
+        assert [(r.status, r.error_type) for r in reports] == [("error", error_type)] * 2
+        assert all(report.init_duration_ms is not None for report in reports)
+        assert platform.stats()["cold_starts"] == 2
+
+
 def test_the_timeout_kills_the_environment(tmp_path, runtime_dir):
     with start(tmp_path, runtime_dir, {"timeout": 1}) as platform:
         client = lambda_client(platform.url)
