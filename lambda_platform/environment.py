@@ -1,6 +1,7 @@
 """An execution environment: one process that runs one function exactly as packaged.
 
-The process is ``python -I -S`` (no site-packages, no PYTHON* variables, no script directory): its
+The process is ``python -I -S -B`` (no site-packages, no PYTHON* variables, no script directory, no
+bytecode written): its
 ``sys.path`` is the function's code directory (Lambda's ``/var/task``), each layer's ``python/`` in order
 (``/opt/python``), the runtime directory (``/var/runtime``: awslambdaric, boto3), then the standard library.
 It runs ``awslambdaric`` with the handler string, in the code directory, with the function's environment
@@ -92,10 +93,13 @@ class ExecutionEnvironment:
 
     def start(self, spawn: Spawn) -> None:
         paths = [self.spec.code_dir, *python_dirs(self.spec), self.sandbox.runtime_dir]
+        # -B: no bytecode written into the package (Lambda's /var/task and /opt are read-only; a deployment
+        # zipped from a cdk.out an environment had run in would ship __pycache__)
         command = [
             sys.executable,
             "-I",
             "-S",
+            "-B",
             "-c",
             BOOTSTRAP,
             os.pathsep.join(map(str, paths)),

@@ -71,6 +71,7 @@ def test_the_environment_sees_the_package_and_nothing_else(tmp_path, runtime_dir
     assert stdlib and all(path.startswith(sys.base_prefix) for path in stdlib), stdlib
     assert not [path for path in seen["path"] if "site-packages" in path]
     assert seen["cwd"] == code and seen["layer"] == "layer_helper"
+    assert not list(spec.code_dir.parent.rglob("__pycache__"))  # read-only on Lambda: no bytecode written
     environ = seen["environ"]
     assert environ["AWS_LAMBDA_FUNCTION_NAME"] == FUNCTION == seen["function_name"]
     assert environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256" == seen["memory_limit_in_mb"]
