@@ -29,3 +29,11 @@ def client(cluster):
     from wukong import Client
 
     return Client(cluster)
+
+
+@pytest.fixture(scope="session")
+def runtime_dir():
+    """The Lambda platform's stand-in for /var/runtime (awslambdaric, boto3), built once (then stamped)."""
+    from lambda_platform.runtime_dir import build_runtime_dir
+
+    return build_runtime_dir()

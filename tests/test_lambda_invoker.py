@@ -1,39 +1,22 @@
-"""LambdaInvoker (boto3, InvocationType=Event) against a loopback server that speaks Lambda's Invoke API.
+"""LambdaInvoker (boto3, InvocationType=Event), unmodified, against the Lambda platform's Invoke API.
 
-No boto3 stubbing: requests go over HTTP to tests/lambda_endpoint.py, which runs Python callables as the
-functions. Both payload checks are exercised: LambdaInvoker's own (before sending) and Lambda's 413 answer.
+No boto3 stubbing: requests go over HTTP to lambda_platform, which runs a packaged test function in
+execution environments. Both payload checks are exercised: LambdaInvoker's own (before sending) and
+Lambda's 413 answer. The invoker *function* fanning out through the platform is tested with the
+synthesized stack (tests/cdk/test_platform_executor.py).
 """
 
 from __future__ import annotations
 
-import json
-import threading
-
-import boto3
 import pytest
-from botocore.exceptions import ClientError
-from lambda_endpoint import EVENT_PAYLOAD_LIMIT_BYTES, LambdaEndpoint
+from platform_support import records, running_platform, write_stack
 
+from lambda_platform.limits import EVENT_PAYLOAD_LIMIT_BYTES
 from wukong.errors import PayloadTooLargeError
 from wukong.invokers import LambdaInvoker
 
 EXECUTOR = "WukongExecutor"
-INVOKER = "WukongInvoker"
 REGION = "us-east-1"
-
-
-class Recorder:
-    """A stand-in executor function: remembers every event it was invoked with."""
-
-    def __init__(self):
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event, context):
-        assert context.function_name == EXECUTOR and context.get_remaining_time_in_millis() > 0
-        with self.lock:
-            self.events.append(event)
-        return {"ok": True}
 
 
 @pytest.fixture(autouse=True)
@@ -46,87 +29,58 @@ def credentials(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-@pytest.fixture
-def executor():
-    return Recorder()
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    return write_stack(tmp_path_factory.mktemp("invoker"), {EXECUTOR: {}})
 
 
-@pytest.fixture
-def endpoint(executor):
-    with LambdaEndpoint({EXECUTOR: executor}) as endpoint:
-        yield endpoint
+@pytest.fixture(scope="module")
+def platform(stack, runtime_dir):
+    with running_platform(stack, runtime_dir) as platform:
+        yield platform
 
 
 def payload(i: int, size: int = 0) -> dict:
-    return {"job": "j1", "leaf": f"leaf-{i}", "pad": "x" * size}
+    return {"action": "return", "job": "j1", "leaf": f"leaf-{i}", "pad": "x" * size}
 
 
-def test_event_invocations_reach_the_handler(endpoint, executor):
-    payloads = [payload(i) for i in range(25)]
-    LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url, concurrency=4).invoke(payloads)
-    endpoint.drain()
-    assert sorted(executor.events, key=lambda e: e["leaf"]) == sorted(payloads, key=lambda e: e["leaf"])
-    assert {(r.invocation_type, r.status) for r in endpoint.requests} == {("Event", 202)}
-    assert endpoint.errors == []
+def events_for(stack, job: str) -> list[dict]:
+    return sorted(
+        (r["event"] for r in records(stack) if r["event"].get("job") == job), key=lambda e: e["leaf"]
+    )
 
 
-def test_a_single_invocation_goes_out_without_a_pool(endpoint, executor):
-    LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url).invoke([payload(0)])
-    endpoint.drain()
-    assert executor.events == [payload(0)]
+def test_event_invocations_reach_the_handler(platform, stack):
+    payloads = [{**payload(i), "job": "many"} for i in range(25)]
+    LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=platform.url, concurrency=4).invoke(payloads)
+    platform.drain()
+    assert events_for(stack, "many") == sorted(payloads, key=lambda e: e["leaf"])
+    assert platform.dropped_events() == []
 
 
-def test_oversized_payload_is_refused_before_sending(endpoint, executor):
-    invoker = LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url, max_payload_bytes=1024)
+def test_a_single_invocation_goes_out_without_a_pool(platform, stack):
+    LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=platform.url).invoke([{**payload(0), "job": "one"}])
+    platform.drain()
+    assert events_for(stack, "one") == [{**payload(0), "job": "one"}]
+
+
+def test_oversized_payload_is_refused_before_sending(platform, stack):
+    invoker = LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=platform.url, max_payload_bytes=1024)
+    invocations = platform.stats()["invocations"]
     with pytest.raises(PayloadTooLargeError, match="over the 1024-byte limit"):
-        invoker.invoke([payload(0), payload(1, size=2048)])
-    assert endpoint.requests == []  # checked before any invocation went out
-    assert executor.events == []
+        invoker.invoke([{**payload(0), "job": "refused"}, {**payload(1, size=2048), "job": "refused"}])
+    platform.drain()
+    assert platform.stats()["invocations"] == invocations  # checked before any invocation went out
+    assert events_for(stack, "refused") == []
 
 
-@pytest.mark.parametrize("error_code", ["RequestEntityTooLargeException", "RequestTooLargeException"])
-def test_lambdas_413_answer_becomes_payload_too_large(endpoint, executor, error_code):
-    """With a client limit above Lambda's, the server's 413 must surface as ours, under the code the service
-    sends (RequestEntityTooLargeException) and the one botocore's model names (RequestTooLargeException)."""
-    endpoint.too_large_error = error_code
+def test_lambdas_413_answer_becomes_payload_too_large(platform, stack):
+    """With a client limit above Lambda's, the platform's 413 (RequestEntityTooLargeException, as the
+    service sends it) surfaces as PayloadTooLargeError."""
     invoker = LambdaInvoker(
-        EXECUTOR, region=REGION, endpoint_url=endpoint.url, max_payload_bytes=4 * EVENT_PAYLOAD_LIMIT_BYTES
+        EXECUTOR, region=REGION, endpoint_url=platform.url, max_payload_bytes=4 * EVENT_PAYLOAD_LIMIT_BYTES
     )
     with pytest.raises(PayloadTooLargeError, match="refused .* as too large"):
-        invoker.invoke([payload(0, size=EVENT_PAYLOAD_LIMIT_BYTES + 1)])
-    assert [(r.status, r.body_bytes > EVENT_PAYLOAD_LIMIT_BYTES) for r in endpoint.requests] == [(413, True)]
-    endpoint.drain()
-    assert executor.events == []
-
-
-def test_the_endpoint_answers_as_lambda_does(endpoint, executor):
-    client = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint.url)
-    response = client.invoke(FunctionName=EXECUTOR, Payload=json.dumps({"a": 1}).encode())
-    assert response["StatusCode"] == 200 and json.loads(response["Payload"].read()) == {"ok": True}
-    with pytest.raises(client.exceptions.ResourceNotFoundException):
-        client.invoke(FunctionName="NoSuchFunction", InvocationType="Event", Payload=b"{}")
-    too_big = b'{"pad": "' + b"x" * EVENT_PAYLOAD_LIMIT_BYTES + b'"}'
-    with pytest.raises(ClientError) as refused:
-        client.invoke(FunctionName=EXECUTOR, InvocationType="Event", Payload=too_big)
-    error = refused.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
-    assert "too large for the Event invocation type (limit 262144 bytes)" in error["Error"]["Message"]
-
-
-def test_invoker_function_fans_out_to_the_executor(executor, monkeypatch):
-    """The invoker Lambda's handler, itself invoked over HTTP, invokes the executor once per payload."""
-    from wukong.invokers.handler import lambda_handler
-
-    with LambdaEndpoint({EXECUTOR: executor, INVOKER: lambda_handler}) as endpoint:
-        monkeypatch.setenv("WUKONG_MODE", "aws")  # as the stack sets it on the function
-        monkeypatch.setenv("WUKONG_LAMBDA_ENDPOINT_URL", endpoint.url)
-        monkeypatch.setenv("WUKONG_EXECUTOR_FUNCTION_NAME", EXECUTOR)
-        monkeypatch.setenv("WUKONG_AWS_REGION", REGION)
-        payloads = [payload(i) for i in range(12)]
-        LambdaInvoker(INVOKER, region=REGION, endpoint_url=endpoint.url).invoke([{"payloads": payloads}])
-        endpoint.drain()
-        # The invoker's own Event invocations of the executor run on further threads: drain those too.
-        endpoint.drain()
-        assert endpoint.errors == []
-        assert sorted(e["leaf"] for e in executor.events) == sorted(p["leaf"] for p in payloads)
+        invoker.invoke([{**payload(0, size=EVENT_PAYLOAD_LIMIT_BYTES + 1), "job": "too-large"}])
+    platform.drain()
+    assert events_for(stack, "too-large") == []

@@ -1,17 +1,29 @@
 """Fixtures for the infrastructure tests: WukongStack synthesized in-process with cdk.json's context.
 
 The template, nag and lint tests use small stand-in layer directories (the stack only zips them), so they
-run offline in seconds; the packaging and moto tests build the real layers through app.py.
+run offline in seconds; the packaging and moto tests build the real layers through app.py. ``synthesized``
+is the pinned CLI's ``cdk synth`` output, shared by the packaging and Lambda-platform tests;
+``redis_server`` is a loopback redis-server with a random password.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from stack_support import DEPLOYED_OUTPUTS, cdk_json_context
+from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, cdk_json_context, free_port
+
+from layers.build import build_layers
+from wukong.local.processes import stop
+
+CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # jsii prints a banner on every start under an end-of-life Node; it says nothing about the code under test.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -57,3 +69,69 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if outputs is not None:
         terminalreporter.section("WukongStack outputs (cdk deploy into moto)")
         terminalreporter.write_line(json.dumps(outputs, indent=2, sort_keys=True))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> Path:
+    """cdk.out of `cdk synth WukongStack` by the pinned CLI, with the real layers, as for a deployment."""
+    if not CDK_CLI.exists():
+        pytest.fail(f"{CDK_CLI} is missing: install the pinned CDK CLI with `npm ci` (./dev does)")
+    build_layers()
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "WukongStack", "-q", "--no-notices", "-o", str(outdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return outdir
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    port, password = free_port(), secrets.token_hex(16)
+    server = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_redis(port, password, server)
+        yield port, password
+    finally:
+        stop(server)
+
+
+def wait_for_redis(port: int, password: str, server: subprocess.Popen) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {server.returncode}")
+        try:
+            if client.ping():
+                return
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not answer within 20 s")

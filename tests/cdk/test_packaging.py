@@ -14,25 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import subprocess
-import time
 import venv
 from pathlib import Path
 
 import pytest
-from stack_support import REPO_ROOT, free_port
 
 from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER, PYTHON_VERSION
-from layers.build import LAMBDA_UNZIPPED_LIMIT_BYTES, build_layers, tree_bytes
-from wukong.local.processes import stop
+from layers.build import LAMBDA_UNZIPPED_LIMIT_BYTES, tree_bytes
 
 # The first layer build downloads wheels, then synth and the job run in the same test.
 pytestmark = pytest.mark.timeout(900)
 
-CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 JOB_TIMEOUT_S = 240
 
 CLEAN_SCRIPT = r"""
@@ -76,26 +69,6 @@ print("PACKAGING-OK")
 """
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory) -> Path:
-    if not CDK_CLI.exists():
-        pytest.fail(f"{CDK_CLI} is missing: install the pinned CDK CLI with `npm ci` (./dev does)")
-    build_layers()
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    result = subprocess.run(
-        [str(CDK_CLI), "synth", "WukongStack", "-q", "--no-notices", "-o", str(outdir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return outdir
-
-
 def deployed_paths(outdir: Path, handler: str) -> tuple[Path, list[Path]]:
     """(function code directory, [layer python/ directories]) of the function with ``handler``."""
     resources = json.loads((outdir / "WukongStack.template.json").read_text())["Resources"]
@@ -110,51 +83,6 @@ def deployed_paths(outdir: Path, handler: str) -> tuple[Path, list[Path]]:
         for ref in function["Properties"]["Layers"]
     ]
     return code, layers
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    port, password = free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            password,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_redis(port, password, server)
-        yield port, password
-    finally:
-        stop(server)
-
-
-def wait_for_redis(port: int, password: str, server: subprocess.Popen) -> None:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port, password=password)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {server.returncode}")
-        try:
-            if client.ping():
-                return
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("redis-server did not answer within 20 s")
 
 
 @pytest.fixture(scope="module")

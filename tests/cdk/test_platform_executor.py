@@ -1,0 +1,121 @@
+"""WukongStack's functions, exactly as synthesized (code asset + built layers), on the Lambda platform.
+
+The platform reads them from the CLI's cdk.out like any template. What only a deployment knows (the MDS
+address, the secrets' ARNs, the proxy's address) is given as environment overrides, as the rehearsal will
+give the values moto deployed. Running a whole job this way is the rehearsal's; here the executor imports
+and handles one invocation, and the invoker function fans out through the platform's Invoke API.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from platform_support import STACK, invoke, lambda_client, records, write_stack
+
+from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER
+from lambda_platform import (
+    PLATFORM_URL,
+    AsyncConfig,
+    LambdaPlatform,
+    PlatformSettings,
+    TemplateError,
+    load_functions,
+)
+from wukong.config import WukongConfig
+from wukong.protocol.payload import JobSettings, invocation
+
+pytestmark = pytest.mark.timeout(900)  # the first synth builds the layers
+
+EXECUTOR = "WukongStack-Executor"
+INVOKER = "WukongStack-Invoker"
+DEPLOYMENT_ONLY = (
+    "WUKONG_HOST",
+    "WUKONG_REDIS_PASSWORD_SECRET_ARN",
+    "WUKONG_PROXY_ADDRESS",
+    "WUKONG_PROXY_SECRET_ARN",
+)
+
+
+def stand_ins(redis_port: int = 6379, password: str = "") -> dict[str, str]:
+    """The deployment's values, for a loopback redis-server as MDS (and KVS: no Fargate nodes here)."""
+    return {
+        "WUKONG_HOST": f"127.0.0.1:{redis_port}",
+        "WUKONG_MDS_PASSWORD": password,
+        "WUKONG_REDIS_PASSWORD_SECRET_ARN": "",
+        "WUKONG_PROXY_ADDRESS": "",
+        "WUKONG_PROXY_SECRET_ARN": "",
+        "WUKONG_USE_FARGATE": "false",
+    }
+
+
+def test_the_platform_reads_wukong_stacks_functions(synthesized):
+    with pytest.raises(TemplateError) as raised:
+        load_functions(synthesized)
+    for variable in DEPLOYMENT_ONLY:
+        assert f"{EXECUTOR}: {variable} = " in str(raised.value)
+    specs = load_functions(synthesized, environment=stand_ins())
+    assert set(specs) == {EXECUTOR, INVOKER}  # the stack's Node.js custom resource is not a Python function
+    executor, invoker = specs[EXECUTOR], specs[INVOKER]
+    assert (executor.handler, invoker.handler) == (EXECUTOR_HANDLER, INVOKER_HANDLER)
+    assert (executor.runtime, executor.memory_mb, executor.timeout_s) == ("python3.11", 3008, 900.0)
+    assert (executor.code_dir / "wukong" / "executor" / "handler.py").is_file()
+    assert [
+        next((layer / "python").glob(f"{name}-*.dist-info")).name.split("-")[0]
+        for layer, name in zip(executor.layer_dirs, ("numpy", "dask"), strict=True)
+    ] == ["numpy", "dask"]
+    assert executor.async_config == AsyncConfig()  # no EventInvokeConfig in the stack: Lambda's defaults
+    assert executor.environment["WUKONG_AWS_REGION"] == "us-east-1"  # Ref AWS::Region
+    assert executor.environment["WUKONG_EXECUTOR_FUNCTION_NAME"] == EXECUTOR
+
+
+def test_the_packaged_executor_imports_and_handles_an_invocation(
+    synthesized, redis_server, runtime_dir, tmp_path
+):
+    """A RequestResponse for a job that does not exist: the handler imports with only the asset, the
+    layers and the runtime directory, connects to the MDS, and answers (cleanly, or with a function error
+    of its own, not a runtime's)."""
+    port, password = redis_server
+    settings = PlatformSettings(logs_dir=tmp_path / "logs")
+    platform = LambdaPlatform.from_cdk_out(
+        synthesized, environment=stand_ins(port, password), settings=settings, runtime_dir=runtime_dir
+    )
+    job_settings = JobSettings.from_config(WukongConfig(), use_proxy=False)
+    event = invocation("no-such-job", "L0", 0, 0, job_settings)
+    with platform:
+        response, answer = invoke(lambda_client(platform.url), EXECUTOR, event, LogType="Tail")
+        (report,) = platform.reports(EXECUTOR)
+    log = "\n".join(path.read_text() for path in (tmp_path / "logs" / EXECUTOR).iterdir())
+    assert response["StatusCode"] == 200, log
+    if "FunctionError" in response:
+        assert not answer["errorType"].startswith(("Runtime.", "Sandbox.")), (answer, log)
+    else:
+        assert answer["job"] == "no-such-job", (answer, log)
+    assert report.init_duration_ms > 0 and report.memory_size_mb == 3008
+    print(f"executor on the platform: {json.dumps(answer)[:300]}\n{report.line()}")
+
+
+def test_the_invoker_function_fans_out_through_the_platform(synthesized, runtime_dir, tmp_path):
+    """The packaged invoker function, unmodified, invokes "the executor" (a recording test function here)
+    once per payload through the platform itself: AWS_ENDPOINT_URL_LAMBDA is the platform's URL."""
+    recorder_out = write_stack(tmp_path, {"recorder": {}})
+    functions = {
+        INVOKER: load_functions(
+            synthesized,
+            environment=stand_ins(),
+            function_environment={INVOKER: {"WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}},
+        )[INVOKER],
+        "recorder": load_functions(recorder_out, STACK)["recorder"],
+    }
+    settings = PlatformSettings(
+        logs_dir=tmp_path / "logs", extra_environment={"AWS_ENDPOINT_URL_LAMBDA": PLATFORM_URL}
+    )
+    payloads = [{"action": "return", "leaf": f"leaf-{i}"} for i in range(12)]
+    with LambdaPlatform(functions, settings, runtime_dir=runtime_dir) as platform:
+        response, answer = invoke(lambda_client(platform.url), INVOKER, {"payloads": payloads})
+        platform.drain()
+    assert "FunctionError" not in response, answer
+    assert answer == {"invoked": 12}
+    assert sorted(record["event"]["leaf"] for record in records(recorder_out)) == sorted(
+        p["leaf"] for p in payloads
+    )
