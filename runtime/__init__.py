@@ -7,7 +7,9 @@ x.compute(scheduler=client.get)
 
 from .config import WukongConfig, load_config
 from .errors import (
+    AwsExtraMissingError,
     ConfigError,
+    InvocationFailedError,
     JobTimeoutError,
     PayloadTooLargeError,
     RedisNotInstalledError,
@@ -27,6 +29,8 @@ __all__ = [
     "load_config",
     "WukongError",
     "ConfigError",
+    "AwsExtraMissingError",
+    "InvocationFailedError",
     "JobTimeoutError",
     "PayloadTooLargeError",
     "RedisNotInstalledError",

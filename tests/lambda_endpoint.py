@@ -6,10 +6,17 @@ Enough of ``POST /2015-03-31/functions/{name}/invocations`` for boto3's ``lambda
 - ``RequestResponse`` (the default): 200 with the handler's JSON result; a handler exception gives 200 with
   ``X-Amz-Function-Error: Unhandled`` and an error document, as Lambda does.
 - ``DryRun``: 204.
-- A body over Lambda's limit (256 KiB for Event, 6 MB for RequestResponse): 413 with
-  ``x-amzn-ErrorType: RequestEntityTooLargeException`` and a JSON error body with AWS's messages; the
-  handler is not run.
+- A body over Lambda's limit (1 MiB for Event since AWS raised it from 256 KiB, 6 MB for RequestResponse):
+  413 with ``x-amzn-ErrorType: RequestEntityTooLargeException`` and a JSON error body with AWS's messages;
+  the handler is not run.
+- ``throttle_next=N``: the next N Invoke requests get 429 ``TooManyRequestsException`` (Reason
+  ``CallerRateLimitExceeded``), as Lambda answers a request rate over the account's.
 - An unknown function: 404 ``ResourceNotFoundException``.
+
+And the two reads of Lambda's concurrency: ``GET /2016-08-19/account-settings`` (GetAccountSettings:
+``AccountLimit`` from ``account_concurrency`` and the functions' ``reserved`` concurrency, as Lambda
+computes ``UnreservedConcurrentExecutions``) and ``GET /2019-09-30/functions/{name}/concurrency``
+(GetFunctionConcurrency: ``{}`` for a function without a reservation).
 
 Usage::
 
@@ -30,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-EVENT_PAYLOAD_LIMIT_BYTES = 256 * 1024  # asynchronous invocations
+EVENT_PAYLOAD_LIMIT_BYTES = 1024 * 1024  # asynchronous invocations (256 KiB until October 2025)
 SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # RequestResponse invocations
 FUNCTION_TIMEOUT_S = 60.0  # what get_remaining_time_in_millis counts down from
 # What Lambda sends for an oversized Invoke body. Note: botocore's model names it RequestTooLargeException,
@@ -38,6 +45,9 @@ FUNCTION_TIMEOUT_S = 60.0  # what get_remaining_time_in_millis counts down from
 # ClientError with that code.
 TOO_LARGE_ERROR = "RequestEntityTooLargeException"
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/?]+)/invocations(?:\?.*)?$")
+ACCOUNT_SETTINGS_PATH = re.compile(r"^/2016-08-19/account-settings/?(?:\?.*)?$")
+CONCURRENCY_PATH = re.compile(r"^/2019-09-30/functions/(?P<name>[^/?]+)/concurrency/?(?:\?.*)?$")
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
 
 
 @dataclass
@@ -71,9 +81,14 @@ class LambdaEndpoint:
         host: str = "127.0.0.1",
         port: int = 0,
         too_large_error: str = TOO_LARGE_ERROR,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        reserved: Mapping[str, int] | None = None,
     ):
         self.functions = dict(functions)
         self.too_large_error = too_large_error
+        self.account_concurrency = account_concurrency
+        self.reserved = dict(reserved or {})  # function name -> ReservedConcurrentExecutions
+        self.throttle_next = 0
         self.requests: list[Request] = []
         self.errors: list[str] = []  # tracebacks of Event handlers that raised
         self._threads: list[threading.Thread] = []
@@ -105,6 +120,14 @@ class LambdaEndpoint:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def take_throttle(self) -> bool:
+        """True for the next ``throttle_next`` Invoke requests (each takes one)."""
+        with self._lock:
+            if self.throttle_next <= 0:
+                return False
+            self.throttle_next -= 1
+            return True
 
     def drain(self, timeout_s: float = 30.0) -> None:
         """Wait until every Event invocation accepted so far has finished running."""
@@ -146,13 +169,41 @@ def _handler_class(endpoint: LambdaEndpoint):
         def log_message(self, format, *args):  # noqa: A002 - quiet; the tests read endpoint.requests
             pass
 
+        def do_GET(self):
+            self.seen = ("", "GET", 0)
+            if ACCOUNT_SETTINGS_PATH.match(self.path):
+                limit = {
+                    "ConcurrentExecutions": endpoint.account_concurrency,
+                    "UnreservedConcurrentExecutions": endpoint.account_concurrency
+                    - sum(endpoint.reserved.values()),
+                    "CodeSizeUnzipped": 262144000,
+                    "CodeSizeZipped": 52428800,
+                    "TotalCodeSize": 80530636800,
+                }
+                usage = {"TotalCodeSize": 0, "FunctionCount": len(endpoint.functions)}
+                return self.reply(200, json.dumps({"AccountLimit": limit, "AccountUsage": usage}).encode())
+            match = CONCURRENCY_PATH.match(self.path)
+            if match is None:
+                return self.error(404, "UnknownOperationException", f"no such operation: GET {self.path}")
+            name = _function_name(match["name"])
+            if name not in endpoint.functions:
+                return self.error(404, "ResourceNotFoundException", f"Function not found: {name}")
+            reserved = endpoint.reserved.get(name)
+            document = {} if reserved is None else {"ReservedConcurrentExecutions": reserved}
+            return self.reply(200, json.dumps(document).encode())
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             match = INVOKE_PATH.match(self.path)
             invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
             name = match["name"] if match else ""
             self.seen = (name, invocation_type, len(body))
-            if match:
+            if match and endpoint.take_throttle():
+                body = json.dumps(
+                    {"Type": "User", "message": "Rate Exceeded.", "Reason": "CallerRateLimitExceeded"}
+                )
+                self.reply(429, body.encode(), {"x-amzn-ErrorType": "TooManyRequestsException"})
+            elif match:
                 self.answer(name, invocation_type, body)
             else:
                 self.error(404, "UnknownOperationException", f"no such operation: POST {self.path}")

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from lambda_endpoint import EVENT_PAYLOAD_LIMIT_BYTES, LambdaEndpoint
 
+from wukong.config import LAMBDA_ASYNC_PAYLOAD_BYTES, LOCAL_PAYLOAD_BYTES, WukongConfig
 from wukong.errors import PayloadTooLargeError
 from wukong.invokers import LambdaInvoker
 
@@ -111,7 +112,7 @@ def test_the_endpoint_answers_as_lambda_does(endpoint, executor):
     error = refused.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert error["Error"]["Code"] == "RequestEntityTooLargeException"
-    assert "too large for the Event invocation type (limit 262144 bytes)" in error["Error"]["Message"]
+    assert "too large for the Event invocation type (limit 1048576 bytes)" in error["Error"]["Message"]
 
 
 def test_invoker_function_fans_out_to_the_executor(executor, monkeypatch):
@@ -129,3 +130,28 @@ def test_invoker_function_fans_out_to_the_executor(executor, monkeypatch):
         endpoint.drain()
         assert endpoint.errors == []
         assert sorted(e["leaf"] for e in executor.events) == sorted(p["leaf"] for p in payloads)
+
+
+def test_event_payloads_up_to_a_mebibyte_go_out_by_default(endpoint, executor):
+    """Invoke takes 1 MB for asynchronous invocations (was 256 KB): the default limit on AWS is Lambda's."""
+    assert LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url).max_payload_bytes == 1024 * 1024
+    big = payload(0, size=600 * 1024)  # over the old 256 KiB, under 1 MiB
+    LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url).invoke([big])
+    endpoint.drain()
+    assert executor.events == [big]
+
+
+def test_the_platforms_payload_limit_is_the_config_default():
+    assert WukongConfig(mode="aws").max_payload_bytes == LAMBDA_ASYNC_PAYLOAD_BYTES == 1024 * 1024
+    assert WukongConfig().max_payload_bytes == LOCAL_PAYLOAD_BYTES == 256 * 1024  # local mode keeps its own
+    assert WukongConfig(mode="aws", max_payload_bytes=4096).max_payload_bytes == 4096
+
+
+def test_throttled_invoke_calls_are_retried_and_counted(endpoint, executor):
+    endpoint.throttle_next = 2
+    invoker = LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=endpoint.url)
+    invoker.invoke([payload(0)])
+    endpoint.drain()
+    assert executor.events == [payload(0)]
+    assert invoker.throttled_calls == 2
+    assert [r.status for r in endpoint.requests] == [429, 429, 202]

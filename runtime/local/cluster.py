@@ -6,7 +6,9 @@ the KV-store proxy, and the pool of warm workers. It stops all of them on ``clos
 exit, and when the process is killed (the children die with their parent).
 
 With ``mode: aws`` in the config (the CDK stack writes it on the scheduler VM) it starts nothing and
-reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead.
+reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead; at start it reads Lambda's
+concurrency for the executor function once (``wukong.aws.concurrency``) and watches the executor's
+on-failure queue while jobs run (``wukong.aws.failures``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class LocalCluster:
         self.servers: list[RedisServer] = []
         self.pool: WorkerPool | None = None
         self.proxy = None
+        self.failures = None  # AWS: the watcher of the executor's on-failure queue
+        self.lambda_concurrency = 0  # AWS: read once at start
         self.closed = False
         # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
         self.duplicate_deliveries = faults.duplicate_deliveries()
@@ -36,6 +40,8 @@ class LocalCluster:
         try:
             if self.config.mode == "local":
                 self.start_local()
+            else:
+                self.attach_aws()
         except BaseException:
             self.close()
             raise
@@ -65,6 +71,15 @@ class LocalCluster:
             servers.append(self.proxy.process.pid)
         self.pool = WorkerPool(self.config, stores.mds.redis, server_pids=servers)
 
+    def attach_aws(self) -> None:
+        from ..aws import concurrency, failures, sdk
+
+        sdk.boto3_module()  # no AWS SDK: say which extra to install, before anything else fails
+        if not self.config.max_concurrency:
+            self.lambda_concurrency = concurrency.executor_concurrency(self.config)
+        if self.config.failure_queue_url:
+            self.failures = failures.FailureWatcher.for_config(self.config)
+
     def start_server(self, password: str | None = None) -> RedisServer:
         server = RedisServer(self.config.redis_server, password)
         self.servers.append(server)
@@ -83,7 +98,7 @@ class LocalCluster:
         if self.config.max_concurrency:
             return self.config.max_concurrency
         if self.config.mode == "aws":
-            return LAMBDA_DEFAULT_CONCURRENCY
+            return self.lambda_concurrency or LAMBDA_DEFAULT_CONCURRENCY
         return pool_size(self.config)[1]
 
     def connect(self):
@@ -93,6 +108,8 @@ class LocalCluster:
         if self.closed:
             return
         self.closed = True
+        if self.failures is not None:
+            self.failures.close()
         if self.pool is not None:
             self.pool.close()
         if self.proxy is not None:

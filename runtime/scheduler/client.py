@@ -55,6 +55,8 @@ class Client:
                 self.config,
                 use_proxy=bool(self.config.proxy_address),
                 on_progress=on_progress,
+                failures=getattr(self.cluster, "failures", None),
+                concurrency_limit=self.cluster.concurrency,
             )
         self._last_report = report
         by_key = {dag.keys[task]: value for task, value in values.items()}

@@ -11,7 +11,7 @@ import time
 import uuid
 from concurrent.futures import Future
 
-from ..errors import JobTimeoutError, RemoteTaskError, RemoteTraceback
+from ..errors import InvocationFailedError, JobTimeoutError, RemoteTaskError, RemoteTraceback
 from ..protocol import payload as wire
 from ..storage import serialization
 from .dag import Dag
@@ -37,6 +37,8 @@ def run_job(
     on_progress=None,
     keep_keys: bool = False,
     job: str | None = None,
+    failures=None,
+    concurrency_limit: int = 0,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
     task's exception.
@@ -44,7 +46,10 @@ def run_job(
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
     theirs after announcing their last final) and deleting the job's keys happen in a background
     thread that completes the report: neither is on the path of the user's result. ``keep_keys``
-    leaves the job's Redis keys in place for tests and debugging to inspect."""
+    leaves the job's Redis keys in place for tests and debugging to inspect. ``failures`` (AWS: the
+    cluster's watcher of the executor's on-failure queue) ends the wait as soon as Lambda gives up on
+    one of the job's events; ``concurrency_limit`` (executors the platform runs at once) goes into the
+    report, which says whether the job was throttled."""
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
@@ -53,6 +58,9 @@ def run_job(
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
     subscription = mds.subscribe(job)
+    if failures is not None:
+        failures.watch(job)
+    throttles_before = invoke_throttles(invoker)
     try:
         mds.put_schedules(job, encoded)
         payloads = [
@@ -68,26 +76,44 @@ def run_job(
             time.monotonic() + config.job_timeout_s,
             config.job_timeout_s,
             on_progress,
+            failures,
         )
     except BaseException:
         end_job(job, stores, keep_keys)
         raise
     finally:
         subscription.close()
+        if failures is not None:
+            failures.forget(job)
     wall_s = time.perf_counter() - started
     client_bytes = {
         "mds_bytes_written": mds.bytes_written - mds_written_before,
         "mds_bytes_read": mds.bytes_read - mds_read_before,
     }
+    throttles = invoke_throttles(invoker) - throttles_before
 
     def finish() -> JobReport:
         counters, timings = collect_stats(mds, job, len(payloads))
         kvs_keys = end_job(job, stores, keep_keys)
         return build_report(
-            job, wall_s, len(payloads), counters, timings, client_bytes, kvs_keys, config=config
+            job,
+            wall_s,
+            len(payloads),
+            counters,
+            timings,
+            client_bytes,
+            kvs_keys,
+            config=config,
+            concurrency_limit=concurrency_limit,
+            invoke_throttles=throttles,
         )
 
     return values, in_background(finish, name=f"wukong-job-{job}")
+
+
+def invoke_throttles(invoker) -> int:
+    """Invoke calls Lambda answered with a throttle so far (LambdaInvoker counts them; 0 elsewhere)."""
+    return getattr(invoker, "throttled_calls", 0)
 
 
 def end_job(job: str, stores, keep_keys: bool) -> dict[str, int]:
@@ -122,9 +148,10 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
 
 
 def wait_for_finals(
-    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None
+    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None, failures=None
 ) -> dict[int, object]:
-    """The finals' values, each read as soon as it is announced (while the rest still run)."""
+    """The finals' values, each read as soon as it is announced (while the rest still run). Raises
+    InvocationFailedError as soon as ``failures`` reports an event of this job Lambda gave up on."""
     values: dict[int, object] = {}
     remaining = set(dag.finals)
     last_poll = time.monotonic()
@@ -133,6 +160,12 @@ def wait_for_finals(
         if now >= deadline:
             missing = sorted(set(range(len(dag))) - mds.done_tasks(job))
             raise JobTimeoutError(job, timeout_s, [dag.keys[t] for t in missing])
+        failed = failures.failure(job) if failures is not None else None
+        if failed is not None:
+            key = dag.keys[failed.start] if 0 <= failed.start < len(dag) else failed.start
+            raise InvocationFailedError(
+                job, key, failed.owner, failed.condition, failed.attempts, failed.error
+            )
         tick = POLL_INTERVAL_S if on_progress is None else PROGRESS_TICK_S
         event = subscription.next_event(min(tick, deadline - now))
         arrived = set()

@@ -121,7 +121,7 @@ def secret_value(arn: str, field: str, config: WukongConfig) -> str:
     """Read one field of a JSON secret from AWS Secrets Manager; '' when no secret is configured."""
     if not arn:
         return ""
-    import boto3
+    from ..aws import sdk
 
-    client = boto3.client("secretsmanager", region_name=config.aws_region)
+    client = sdk.client("secretsmanager", region=config.aws_region)
     return json.loads(client.get_secret_value(SecretId=arn)["SecretString"])[field]
