@@ -88,9 +88,8 @@ class WukongConfig:
     # --- invocation ---
     num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
-    max_payload_bytes: int = (
-        0  # 0 = the platform's: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, else LOCAL_PAYLOAD_BYTES
-    )
+    # 0 = the platform's limit: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, LOCAL_PAYLOAD_BYTES locally
+    max_payload_bytes: int = 0
     executor_function_name: str = "WukongExecutor"
     invoker_function_name: str = "WukongInvoker"
     aws_region: str = "us-east-1"
