@@ -19,8 +19,6 @@ from stack_support import REPO_ROOT, free_port
 
 from cdk import preflight
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: lambda_endpoint
-
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
 
