@@ -23,9 +23,6 @@ LOCAL_PAYLOAD_BYTES = 256 * 1024  # local mode's invocations (a Redis list): the
 # Lambda's default concurrent-executions quota per account and region. New accounts often get less: on AWS
 # LocalCluster reads the real figure (wukong.aws.concurrency) and uses this only when it cannot.
 LAMBDA_DEFAULT_CONCURRENCY = 1000
-# Lambda retries an asynchronous invocation whose function failed at most twice (its maximum); the protocol
-# relies on a retry taking over the run lease of a delivery that died.
-LAMBDA_ASYNC_RETRY_ATTEMPTS = 2
 # Lambda's on-failure destination: how the client hears that Lambda gave up on an executor event.
 FAILURE_POLL_WAIT_S = 2.0  # SQS long poll per receive; bounds how late a record is seen and close() waits
 # A record of a job this client does not run is left for the client that does: it is received invisible
