@@ -1,36 +1,26 @@
 #!/usr/bin/env python3
 """The CDK app: reads context (cdk.json, ``-c key=value``), builds the layers, synthesizes WukongStack.
 
-Context keys and their defaults are in cdk.json; docs/infrastructure.md explains each. ``-c wukong:moto=true``
-leaves out what moto cannot deploy (Cloud Map, custom resources, CDK metadata) for the moto test only.
+Context keys and their defaults are in cdk.json; docs/infrastructure.md explains each, and cdk/context.py
+refuses a value AWS would not take (naming the key and the allowed range) before anything is built.
+``-c wukong:moto=true`` leaves out what moto cannot deploy (Cloud Map, custom resources, CDK metadata) for
+the moto test only.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from cdk.context import KEYS, ContextError, settings_from_context
 from cdk.stack import WukongStack, WukongStackProps
-from layers.build import LOCK_FILE, build_layers
+from layers.build import build_layers, build_vm_bundle
 
 STACK_NAME = "WukongStack"
 MOTO_SWITCH = "wukong:moto"
-TEXT_SETTINGS = {  # context key -> WukongStackProps field
-    "sshCidr": "ssh_cidr",
-    "keyName": "key_name",
-    "mdsInstanceType": "mds_instance_type",
-    "schedulerInstanceType": "scheduler_instance_type",
-    "kvsImage": "kvs_image",
-}
-NUMBER_SETTINGS = {
-    "kvsNodeCount": "kvs_node_count",
-    "kvsNodeCpu": "kvs_node_cpu",
-    "kvsNodeMemoryMiB": "kvs_node_memory_mib",
-    "lambdaMemoryMb": "lambda_memory_mb",
-    "lambdaTimeoutS": "lambda_timeout_s",
-}
 
 
 def context_flag(app: cdk.App, key: str) -> bool:
@@ -40,19 +30,15 @@ def context_flag(app: cdk.App, key: str) -> bool:
     return bool(value)
 
 
-def props_from_context(app: cdk.App, *, layer_dirs: tuple[Path, ...], lock_file: Path) -> WukongStackProps:
+def context_values(app: cdk.App) -> dict:
     """The only place that reads context; the stack and constructs take typed arguments."""
-    values = {}
-    for key, field in TEXT_SETTINGS.items():
-        value = app.node.try_get_context(key)
-        if value is not None:
-            values[field] = str(value)
-    for key, field in NUMBER_SETTINGS.items():
-        value = app.node.try_get_context(key)
-        if value is not None:
-            values[field] = int(value)
+    return {key: app.node.try_get_context(key) for key in KEYS}
+
+
+def props_from_context(app: cdk.App, *, layer_dirs: tuple[Path, ...], vm_bundle: Path) -> WukongStackProps:
+    fields = settings_from_context(context_values(app))
     return WukongStackProps(
-        layer_dirs=layer_dirs, lock_file=lock_file, moto_compatible=context_flag(app, MOTO_SWITCH), **values
+        layer_dirs=layer_dirs, vm_bundle=vm_bundle, moto_compatible=context_flag(app, MOTO_SWITCH), **fields
     )
 
 
@@ -72,7 +58,12 @@ def add_stack(app: cdk.App, props: WukongStackProps) -> WukongStack:
 
 def main() -> None:
     app = cdk.App()
-    add_stack(app, props_from_context(app, layer_dirs=tuple(build_layers()), lock_file=LOCK_FILE))
+    try:
+        settings_from_context(context_values(app))  # before the layer build: a typo need not wait for pip
+    except ContextError as exc:
+        sys.exit(f"error: {exc}")
+    layer_dirs = tuple(build_layers())
+    add_stack(app, props_from_context(app, layer_dirs=layer_dirs, vm_bundle=build_vm_bundle()))
     app.synth()
 
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 # One Python minor version for the Lambda runtime, the layer wheels and the scheduler VM: cloudpickle
-# serializes functions as bytecode, which only the same minor version can load.
+# serializes functions as bytecode, which only the same minor version can load. Stays 3.11 while the
+# development machines (and the packaging test, which runs the layers here) have only 3.11.
 PYTHON_VERSION = "3.11"
+# Lambda's python3.11 runtime (Amazon Linux 2) is deprecated on this date: no more security patches; new
+# functions are blocked a month later, updates two months later (AWS Lambda runtimes table; cfn-lint's
+# LmbdRuntimeLifecycle data, checked by tests/cdk/test_runtime_lifetime.py). docs/deploy.md prints it.
+LAMBDA_PYTHON_DEPRECATION_DATE = "2027-06-30"
+LAMBDA_PYTHON_BLOCK_CREATE_DATE = "2027-07-31"
+LAMBDA_PYTHON_BLOCK_UPDATE_DATE = "2027-08-31"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DIR = REPO_ROOT / "runtime"  # the source of the import package `wukong`
@@ -23,9 +30,16 @@ PROXY_MODULE = "wukong.proxy"
 INVOKER_MEMORY_MB = 1024  # the invoker only makes Invoke calls; memory buys it network throughput
 INVOKER_TIMEOUT_S = 300
 
-KVS_NAMESPACE = "wukong.local"  # Cloud Map private DNS namespace in the VPC
-KVS_SERVICE = "kvs"  # one A record per Fargate Redis node: kvs.wukong.local
+# Cloud Map private DNS namespace in the VPC. Not .local: that name is reserved for multicast DNS (RFC 6762)
+# and systemd-resolved on Amazon Linux 2023 may not send it to the VPC resolver. .internal is reserved
+# for private use (ICANN, 2024).
+KVS_NAMESPACE = "wukong.internal"
+KVS_SERVICE = "kvs"  # one A record per Fargate Redis node: kvs.wukong.internal
 KVS_DNS_TTL_S = 10  # nodes come and go with deployments; short TTL so clients see new ones soon
+
+# The scheduler VM's bundle (layers/build.py writes it; its S3 asset carries it): wheels and their pins.
+VM_WHEELS_DIR = "wheels"
+VM_REQUIREMENTS = "vm-requirements.txt"
 
 # Files the scheduler VM and the Lambdas share.
 SCHEDULER_CONFIG_PATH = "/etc/dask/wukong.yaml"  # dask reads /etc/dask/*.yaml by itself

@@ -7,14 +7,30 @@ from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .constants import EXECUTOR_HANDLER, INVOKER_HANDLER, INVOKER_MEMORY_MB, INVOKER_TIMEOUT_S, PYTHON_VERSION
 from .runtime_asset import function_code
 
 RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
+# Lambda's maximum: the protocol relies on a retry taking over the run lease of a delivery that died.
+ASYNC_RETRY_ATTEMPTS = 2
+# What Lambda needs to attach a function to the VPC: the EC2 actions of AWSLambdaVPCAccessExecutionRole.
+# That managed policy (and AWSLambdaBasicExecutionRole) also allow logs:CreateLogGroup, CreateLogStream
+# and PutLogEvents on every log group of the account: left out, each function writes its own group only.
+VPC_ENI_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 
 
 class Functions(Construct):
@@ -23,6 +39,9 @@ class Functions(Construct):
     Their names are fixed (``executor_name``, ``invoker_name``) rather than generated, because the executor
     must know its own name and may invoke only itself: a name known at synthesis avoids a dependency cycle
     between a function and its own role. ``executor_arn``/``invoker_arn`` are built from those names.
+    The executor's asynchronous invocations are configured explicitly: Lambda's retries kept, events
+    older than ``max_event_age_s`` dropped, and a record of every event Lambda gave up on sent to
+    ``failure_queue``.
     """
 
     def __init__(
@@ -39,6 +58,8 @@ class Functions(Construct):
         invoker_name: str,
         memory_mb: int,
         timeout_s: int,
+        max_event_age_s: int,
+        failure_queue: sqs.IQueue,
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -68,6 +89,8 @@ class Functions(Construct):
             vpc_subnets=subnets,
             environment=dict(environment),
         )
+        self.executor_logs = self._log_group("ExecutorLogs")
+        self.invoker_logs = self._log_group("InvokerLogs")
         self.executor = lambda_.Function(
             self,
             "Executor",
@@ -77,7 +100,11 @@ class Functions(Construct):
             security_groups=[executor_group],
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),
-            log_group=self._log_group("ExecutorLogs"),
+            log_group=self.executor_logs,
+            role=self._role("ExecutorRole", self.executor_logs),
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=Duration.seconds(max_event_age_s),
+            on_failure=destinations.SqsDestination(failure_queue),
             **common,
         )
         self.invoker = lambda_.Function(
@@ -89,13 +116,34 @@ class Functions(Construct):
             security_groups=[invoker_group],
             memory_size=INVOKER_MEMORY_MB,
             timeout=Duration.seconds(INVOKER_TIMEOUT_S),
-            log_group=self._log_group("InvokerLogs"),
+            log_group=self.invoker_logs,
+            role=self._role("InvokerRole", self.invoker_logs),
             **common,
         )
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:
         return logs.LogGroup(
             self, construct_id, retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+
+    def _role(self, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
+        """An execution role that may attach to the VPC and write ``log_group``, nothing more (yet)."""
+        # Inline in the role, so the permissions exist before Lambda checks them at CreateFunction.
+        return iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            inline_policies={
+                "vpc-and-logs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]),
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            resources=[log_group.log_group_arn],
+                        ),
+                    ]
+                )
+            },
         )
 
 

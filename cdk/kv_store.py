@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from .constants import KVS_DNS_TTL_S, KVS_NAMESPACE, KVS_SERVICE, REDIS_PORT
 
 REDIS_MEMORY_FRACTION = 0.8  # leave the rest of the task's memory to Redis' own overhead and buffers
+# The official image's unprivileged user (its Dockerfile: adduser -S -G redis -u 999 redis). The image's
+# entry point stays: it only drops privileges itself when started as root.
+REDIS_USER = "redis"
+# Written by the container's shell from the injected secret, so the password is on no command line.
+REDIS_AUTH_FILE = "/tmp/wukong-redis.conf"
 
 
 class KeyValueStore(Construct):
     """``node_count`` Redis tasks, each ``cpu`` units and ``memory_mib`` MiB, password from Secrets Manager.
 
-    Every node registers an A record under ``dns_name`` ("kvs.wukong.local"); the runtime resolves it and
+    Every node registers an A record under ``dns_name`` ("kvs.wukong.internal"); the runtime resolves it and
     places keys on the nodes by consistent hashing. ``endpoint`` is the ``kvs_service_name`` setting.
     With ``service_discovery=False`` (the moto test: moto has no Cloud Map) the records are left out;
-    ``dns_name`` is still what they would be.
+    ``dns_name`` is still what they would be. ``image`` is pinned by digest (context ``kvsImage``). The
+    service is created after ``network_ready`` (the private subnets' NAT route: tasks pull the image).
     """
 
     def __init__(
@@ -38,6 +46,7 @@ class KeyValueStore(Construct):
         cpu: int,
         memory_mib: int,
         service_discovery: bool = True,
+        network_ready: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.dns_name = f"{KVS_SERVICE}.{KVS_NAMESPACE}"
@@ -57,13 +66,13 @@ class KeyValueStore(Construct):
         self.container = self.task_definition.add_container(
             "redis",
             image=ecs.ContainerImage.from_registry(image),
-            entry_point=["sh", "-c"],  # a shell, so that the password comes from the environment
-            command=[redis_command(int(memory_mib * REDIS_MEMORY_FRACTION))],
+            user=REDIS_USER,
+            command=["sh", "-c", redis_command(int(memory_mib * REDIS_MEMORY_FRACTION))],
             secrets={"REDIS_PASSWORD": ecs.Secret.from_secrets_manager(password, "password")},
             port_mappings=[ecs.PortMapping(container_port=REDIS_PORT)],
             logging=ecs.LogDrivers.aws_logs(stream_prefix="kvs", log_group=self.log_group),
             health_check=ecs.HealthCheck(
-                command=["CMD-SHELL", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG'],
+                command=["CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'],
                 interval=Duration.seconds(15),
                 timeout=Duration.seconds(5),
                 retries=3,
@@ -90,11 +99,14 @@ class KeyValueStore(Construct):
             if self.namespace
             else None,
         )
+        self.service.node.add_dependency(*network_ready)
 
 
 def redis_command(max_memory_mb: int) -> str:
+    """The container's shell script: the password goes into a config file only Redis' user reads."""
     # noeviction: an evicted intermediate output would be a wrong result later; an error is better.
     return (
-        f'exec redis-server --port {REDIS_PORT} --requirepass "$REDIS_PASSWORD" --protected-mode no '
+        f'umask 077 && printf \'requirepass "%s"\\n\' "$REDIS_PASSWORD" > {REDIS_AUTH_FILE} && '
+        f"exec redis-server {REDIS_AUTH_FILE} --port {REDIS_PORT} --protected-mode no "
         f"--save '' --appendonly no --maxmemory {max_memory_mb}mb --maxmemory-policy noeviction"
     )

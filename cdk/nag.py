@@ -15,11 +15,7 @@ if TYPE_CHECKING:
 
 MANAGED_POLICY = "Policy::arn:<AWS::Partition>:iam::aws:policy/"
 SSM_CORE = MANAGED_POLICY + "AmazonSSMManagedInstanceCore"
-LAMBDA_BASIC = MANAGED_POLICY + "service-role/AWSLambdaBasicExecutionRole"
-LAMBDA_VPC = MANAGED_POLICY + "service-role/AWSLambdaVPCAccessExecutionRole"
-ASSET_BUCKET_OBJECTS = (
-    "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"
-)
+ANY_RESOURCE = "Resource::*"
 
 SINGLE_INSTANCE = (
     "The metadata store and the scheduler are single, replaceable instances: their state is one job's "
@@ -34,23 +30,34 @@ SESSION_MANAGER = (
     "AmazonSSMManagedInstanceCore is the documented minimum for Session Manager, the way into the private "
     "metadata store (no SSH there) and a fallback way into the scheduler."
 )
-ROTATION = (
+PASSWORD_ROTATION = (
     "The Redis password is read once when redis-server starts (on the MDS at boot, on each KVS node at task "
     "start); rotating it would lock every running executor and node out until all restart. It is random, "
     "40 characters, readable only by this stack's roles, and replaced by redeploying."
+)
+PROXY_SECRET_ROTATION = (
+    "The proxy's shared secret is read once by the proxy when it starts on the scheduler VM and once by each "
+    "warm executor; rotating it would make the proxy refuse every executor holding the old one until all "
+    "are recycled. It is random, 40 characters, readable only by this stack's roles, replaced by redeploying."
 )
 PYTHON_PINNED = (
     "Python 3.11 is pinned on purpose (cdk/constants.py PYTHON_VERSION): cloudpickle needs the same minor "
     "version on the scheduler VM and in Lambda, and the layers are built for it."
 )
-LAMBDA_LOGS = "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs."
-LAMBDA_VPC_ACCESS = (
-    "AWSLambdaVPCAccessExecutionRole is what Lambda needs to attach network interfaces in the private "
-    "subnets; its EC2 actions cannot be scoped to resources."
+VPC_NETWORK_INTERFACES = (
+    "The EC2 network-interface actions of AWSLambdaVPCAccessExecutionRole, which Lambda needs to attach the "
+    "function to the private subnets; AWS grants them on * in that managed policy (the Describe actions "
+    "support no resource-level permissions). Its log actions on * are left out: the role writes only the "
+    "function's own log group."
 )
-ASSET_READ = (
-    "CDK's grantRead on the runtime asset: read-only access to the CDK bootstrap asset bucket, from which "
-    "the scheduler VM downloads the runtime at boot. Object keys are content hashes, not known in advance."
+ACCOUNT_SETTINGS = (
+    "lambda:GetAccountSettings reads the account's Lambda concurrency quota (read-only, account-level: the "
+    "action has no resource to scope to). LocalCluster sizes task grouping with it at start."
+)
+FAILURE_QUEUE_WITHOUT_DLQ = (
+    "The queue is itself the executor's on-failure destination: the scheduler VM reads and deletes the "
+    "records of its jobs, and the rest age out after an hour. A dead-letter queue would only keep stale "
+    "records of jobs that already ended."
 )
 CONTAINER_INSIGHTS = (
     "The KVS nodes are plain Redis containers whose CPU and memory show in ECS' standard service metrics; "
@@ -67,28 +74,13 @@ def acknowledge_findings(stack: WukongStack) -> None:
             ("AwsSolutions-EC28", BASIC_MONITORING),
             ("AwsSolutions-IAM4", SESSION_MANAGER, [SSM_CORE]),
         )
-    _acknowledge(
-        stack.scheduler.instance,
-        (
-            "AwsSolutions-IAM5",
-            ASSET_READ,
-            [
-                "Action::s3:GetBucket*",
-                "Action::s3:GetObject*",
-                "Action::s3:List*",
-                ASSET_BUCKET_OBJECTS,
-            ],
-        ),
-    )
-    for secret in (stack.secrets.redis_password, stack.secrets.proxy_secret):
-        _acknowledge(secret, ("AwsSolutions-SMG4", ROTATION))
+    _acknowledge(stack.scheduler.instance, ("AwsSolutions-IAM5", ACCOUNT_SETTINGS, [ANY_RESOURCE]))
+    _acknowledge(stack.secrets.redis_password, ("AwsSolutions-SMG4", PASSWORD_ROTATION))
+    _acknowledge(stack.secrets.proxy_secret, ("AwsSolutions-SMG4", PROXY_SECRET_ROTATION))
     for function in (stack.functions.executor, stack.functions.invoker):
-        _acknowledge(
-            function,
-            ("AwsSolutions-L1", PYTHON_PINNED),
-            ("AwsSolutions-IAM4", LAMBDA_LOGS, [LAMBDA_BASIC]),
-            ("AwsSolutions-IAM4", LAMBDA_VPC_ACCESS, [LAMBDA_VPC]),
-        )
+        _acknowledge(function, ("AwsSolutions-L1", PYTHON_PINNED))
+        _acknowledge(function.role, ("AwsSolutions-IAM5", VPC_NETWORK_INTERFACES, [ANY_RESOURCE]))
+    _acknowledge(stack.failure_queue.queue, ("AwsSolutions-SQS3", FAILURE_QUEUE_WITHOUT_DLQ))
     _acknowledge(stack.kv_store.cluster, ("AwsSolutions-ECS4", CONTAINER_INSIGHTS))
 
 

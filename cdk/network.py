@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from .constants import PROXY_PORT, REDIS_PORT, SSH_PORT
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEFAULT_ZONE_COUNT = 2  # without context zones: the region's first two (Fn::GetAZs order)
 
 
 class Network(Construct):
-    """Two AZs with public and private subnets, one NAT gateway, a flow log, and four security groups.
+    """Two AZs (``zones``, or the region's first two) with public and private subnets, one NAT gateway,
+    a flow log, and four security groups. The instances go into the first zone.
 
     - ``executor_group``: the executor Lambdas.
     - ``invoker_group``: the invoker Lambda (no ingress: it only calls the Lambda API).
@@ -27,13 +31,16 @@ class Network(Construct):
         construct_id: str,
         *,
         ssh_cidr: str,
+        zones: Sequence[str] = (),
         restrict_default_security_group: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.zones = tuple(zones)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=2,
+            max_azs=None if self.zones else DEFAULT_ZONE_COUNT,
+            availability_zones=list(self.zones) or None,
             nat_gateways=1,  # one NAT for both AZs: the cheap choice for a research cluster
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
@@ -86,3 +93,13 @@ class Network(Construct):
     @property
     def public_subnets(self) -> ec2.SubnetSelection:
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
+
+    @property
+    def private_egress(self) -> list[IDependable]:
+        """The private subnets' default routes through the NAT gateway: what booting there needs."""
+        return [subnet.internet_connectivity_established for subnet in self.vpc.private_subnets]
+
+    @property
+    def public_egress(self) -> list[IDependable]:
+        """The public subnets' default routes to the internet gateway."""
+        return [subnet.internet_connectivity_established for subnet in self.vpc.public_subnets]

@@ -1,6 +1,7 @@
 """The runtime (``runtime/`` in the repo) packaged as the import package ``wukong``, without Docker.
 
-The Lambda code asset is ``<asset>/wukong/...``; the scheduler VM's asset adds the layers' lock file and the
+The Lambda code asset is ``<asset>/wukong/...``; the scheduler VM's asset adds its wheels (``wheels/`` and
+``vm-requirements.txt``: the layers' pins plus boto3, with hashes; built by layers/build.py) and the
 examples. Both are built by a local bundling step (plain file copies), so synthesis needs no Docker.
 """
 
@@ -13,7 +14,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-from .constants import REPO_ROOT, RUNTIME_DIR, RUNTIME_PACKAGE
+from .constants import REPO_ROOT, RUNTIME_DIR, RUNTIME_PACKAGE, VM_REQUIREMENTS, VM_WHEELS_DIR
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache")
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -28,10 +29,11 @@ def stage_runtime(output_dir: Path) -> Path:
     return package_dir
 
 
-def stage_scheduler_bundle(output_dir: Path, *, lock_file: Path) -> None:
-    """What the scheduler VM installs: the runtime, the layers' exact pins, and the examples to run."""
+def stage_scheduler_bundle(output_dir: Path, *, vm_bundle: Path) -> None:
+    """What the scheduler VM installs: the runtime, its wheels and their pins, and the examples to run."""
     stage_runtime(output_dir)
-    shutil.copyfile(lock_file, Path(output_dir) / "requirements.lock")
+    shutil.copyfile(vm_bundle / VM_REQUIREMENTS, Path(output_dir) / VM_REQUIREMENTS)
+    shutil.copytree(vm_bundle / VM_WHEELS_DIR, Path(output_dir) / VM_WHEELS_DIR, dirs_exist_ok=True)
     if EXAMPLES_DIR.is_dir():
         shutil.copytree(EXAMPLES_DIR, Path(output_dir) / "examples", ignore=IGNORED, dirs_exist_ok=True)
 

@@ -28,6 +28,8 @@ REQUIRED_SETTINGS = (
     "proxy_port",
     "proxy_secret_arn",
     "lambda_memory_mb",
+    "failure_queue_url",
+    "job_timeout_s",
 )
 
 
@@ -44,6 +46,8 @@ class DeploymentSettings:
     proxy_address: str
     proxy_secret_arn: str
     lambda_memory_mb: int
+    failure_queue_url: str  # the executor's on-failure destination, which the client watches
+    job_timeout_s: int  # also the executor's maximum event age: an older event belongs to a failed job
     proxy_port: int = PROXY_PORT
     use_fargate: bool = True
     mode: str = "aws"

@@ -8,13 +8,17 @@ builds what is missing). Output, all under ``layers/build/`` (gitignored)::
     layers/build/requirements.lock     name==version of every distribution in the layers (the scheduler VM
                                        installs exactly these, so client and executors unpickle alike)
     layers/build/stamp.json            what the build was made from; an unchanged stamp skips the rebuild
+    layers/build/vm/wheels/*.whl       the scheduler VM's wheels: the lock plus layers/vm/requirements.txt
+    layers/build/vm/vm-requirements.txt  name==version --hash=sha256:... of each (pip --require-hashes)
+    layers/build/vm/stamp.json         the VM bundle's own stamp (the lock, the VM recipe, Python, platform)
 
 Wheels come from the package index for Lambda's platform, not this machine's: pip's ``--platform
 manylinux2014_x86_64 --python-version <PYTHON_VERSION> --only-binary :all:``. Lambda's python3.11 runtime
 runs on Amazon Linux 2 (glibc 2.26), so manylinux2014 (glibc 2.17) is the newest tag that is safe there.
 A distribution that two layers both resolve (numpy) is kept in the first layer only, after checking both
 resolved the same version. The build fails when the layers and the function code together pass Lambda's
-250 MB unzipped limit.
+250 MB unzipped limit. The VM's wheels are downloaded with the same flags (``pip download``), so the VM
+installs offline (``pip install --no-index``) exactly what the executors run, plus the AWS SDK.
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python layers/build.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdk.constants import PYTHON_VERSION, RUNTIME_DIR  # noqa: E402
+from cdk.constants import PYTHON_VERSION, RUNTIME_DIR, VM_REQUIREMENTS, VM_WHEELS_DIR  # noqa: E402
 
 LAYERS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = LAYERS_DIR / "build"
 LOCK_FILE = BUILD_DIR / "requirements.lock"
 STAMP_FILE = BUILD_DIR / "stamp.json"
 REPO_ROOT = LAYERS_DIR.parent
+VM_RECIPE = LAYERS_DIR / "vm" / "requirements.txt"
+VM_BUNDLE_DIR = BUILD_DIR / "vm"  # what the scheduler VM's asset carries (cdk/runtime_asset.py)
+VM_STAMP_FILE = VM_BUNDLE_DIR / "stamp.json"
 
 LAYER_ORDER = ("numpy", "dask")  # earlier layers win when two resolve the same distribution
 PLATFORM = "manylinux2014_x86_64"
@@ -112,34 +119,78 @@ def digest_requirements(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Wheels for Lambda's platform and Python, whatever this machine is.
+TARGET_PLATFORM_FLAGS = (
+    "--platform",
+    PLATFORM,
+    "--implementation",
+    "cp",
+    "--python-version",
+    PYTHON_VERSION,
+    "--only-binary",
+    ":all:",
+)
+
+
 def pip_install(requirements: Path, target: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--target",
-        str(target),
-        "--platform",
-        PLATFORM,
-        "--implementation",
-        "cp",
-        "--python-version",
-        PYTHON_VERSION,
-        "--only-binary",
-        ":all:",
-        "--no-compile",
-        "-r",
-        str(requirements),
-    ]
+    run_pip(["install", "--target", str(target), *TARGET_PLATFORM_FLAGS, "--no-compile"], requirements)
+
+
+def run_pip(arguments: list[str], requirements: Path) -> None:
+    command = [sys.executable, "-m", "pip", *arguments[:1], "--quiet", "--disable-pip-version-check"]
+    command += [*arguments[1:], "-r", str(requirements)]
     result = subprocess.run(command, cwd=requirements.parent, capture_output=True, text=True)
     if result.returncode != 0:
         raise LayerBuildError(
-            f"pip could not install {requirements.relative_to(REPO_ROOT)} for Lambda "
+            f"pip could not {arguments[0]} {requirements.name} for Lambda's platform "
             f"(Python {PYTHON_VERSION}, {PLATFORM}); it needs the package index. pip said:\n{result.stderr}"
         )
+
+
+def build_vm_bundle(*, force: bool = False, log=print) -> Path:
+    """Download the scheduler VM's wheels (the layers' lock plus VM_RECIPE) unless the VM stamp is
+    current; return the bundle directory (``wheels/`` and ``vm-requirements.txt``). Needs the lock."""
+    if not LOCK_FILE.exists():
+        raise LayerBuildError(f"{LOCK_FILE.relative_to(REPO_ROOT)} is missing: build the layers first")
+    stamp = vm_stamp()
+    if not force and VM_STAMP_FILE.exists() and json.loads(VM_STAMP_FILE.read_text()) == stamp:
+        return VM_BUNDLE_DIR
+    started = time.monotonic()
+    log(f"downloading the scheduler VM's wheels for Python {PYTHON_VERSION} ({PLATFORM}) ...")
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=BUILD_DIR, prefix=".staging-vm-") as staging:
+        wanted = Path(staging) / "wanted.txt"
+        wanted.write_text(LOCK_FILE.read_text() + VM_RECIPE.read_text())
+        staged = Path(staging) / "vm"
+        run_pip(["download", "--dest", str(staged / VM_WHEELS_DIR), *TARGET_PLATFORM_FLAGS], wanted)
+        pins = hashed_pins(staged / VM_WHEELS_DIR)
+        (staged / VM_REQUIREMENTS).write_text("".join(f"{line}\n" for line in pins))
+        shutil.rmtree(VM_BUNDLE_DIR, ignore_errors=True)
+        staged.rename(VM_BUNDLE_DIR)
+    VM_STAMP_FILE.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+    count = len(list((VM_BUNDLE_DIR / VM_WHEELS_DIR).glob("*.whl")))
+    log(f"downloaded {count} VM wheels in {time.monotonic() - started:.0f} s")
+    return VM_BUNDLE_DIR
+
+
+def vm_stamp() -> dict:
+    return {
+        "format": BUILD_FORMAT,
+        "python": PYTHON_VERSION,
+        "platform": PLATFORM,
+        "lock": hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest(),
+        "recipe": digest_requirements(VM_RECIPE),
+    }
+
+
+def hashed_pins(wheels: Path) -> list[str]:
+    """``name==version --hash=sha256:...`` for each wheel: what ``pip install --require-hashes`` takes."""
+    pins = []
+    for wheel in sorted(wheels.glob("*.whl")):
+        name, version = wheel.name.split("-")[:2]  # {distribution}-{version}(-{build})?-{tags}.whl
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        pins.append(f"{normalize(name)}=={version} --hash=sha256:{digest}")
+    return pins
 
 
 def distributions(site: Path) -> dict[str, Distribution]:
@@ -248,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         layer_dirs = build_layers(force=args.force)
+        build_vm_bundle(force=args.force)
     except LayerBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

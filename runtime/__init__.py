@@ -7,10 +7,12 @@ x.compute(scheduler=client.get)
 
 from .config import WukongConfig, load_config
 from .errors import (
+    AwsExtraMissingError,
     ClusterClosedError,
     ClusterFailedError,
     ConfigError,
     ExecutorDiedError,
+    InvocationFailedError,
     JobTimeoutError,
     MissingKeyError,
     PayloadTooLargeError,
@@ -35,6 +37,8 @@ __all__ = [
     "ClusterFailedError",
     "ConfigError",
     "ExecutorDiedError",
+    "AwsExtraMissingError",
+    "InvocationFailedError",
     "JobTimeoutError",
     "MissingKeyError",
     "PayloadTooLargeError",

@@ -19,8 +19,19 @@ from typing import Any
 
 from .errors import ConfigError
 
-LAMBDA_ASYNC_PAYLOAD_BYTES = 256 * 1024  # Lambda's limit for an asynchronous (Event) invocation
-LAMBDA_DEFAULT_CONCURRENCY = 1000  # a new AWS account's concurrent executions quota per region
+# Lambda's Invoke API takes up to 1 MB for an asynchronous (Event) invocation since October 2025 (it was
+# 256 KB; AWS's earlier limits were binary: "limit 262144 bytes"). RequestResponse takes 6 MB; the
+# deprecated InvokeAsync API keeps 256 KB. Wukong's executors only use Invoke with InvocationType=Event.
+LAMBDA_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+LOCAL_PAYLOAD_BYTES = 256 * 1024  # local mode's invocations (a Redis list): the old Lambda limit, unchanged
+# Lambda's default concurrent-executions quota per account and region. New accounts often get less: on AWS
+# LocalCluster reads the real figure (wukong.aws.concurrency) and uses this only when it cannot.
+LAMBDA_DEFAULT_CONCURRENCY = 1000
+# Lambda's on-failure destination: how the client hears that Lambda gave up on an executor event.
+FAILURE_POLL_WAIT_S = 2.0  # SQS long poll per receive; bounds how late a record is seen and close() waits
+# A record of a job this client does not run is left for the client that does: it is received invisible
+# for this long, then other watchers of the queue see it again.
+FAILURE_FOREIGN_VISIBILITY_S = 5
 LAMBDA_DEFAULT_RETRY_ATTEMPTS = 2  # Lambda retries a failed asynchronous invocation twice by default
 LAMBDA_MAX_RETRY_ATTEMPTS = 2  # and at most twice (MaximumRetryAttempts: 0-2)
 REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
@@ -70,7 +81,7 @@ class WukongConfig:
     mds_password: str = ""
     redis_endpoints: tuple[tuple[str, int], ...] = ()  # KVS nodes; empty = the MDS holds the KVS too
     kvs_password: str = ""
-    kvs_service_name: str = ""  # AWS: a DNS name with one A record per KVS node ("kvs.wukong.local:6379")
+    kvs_service_name: str = ""  # AWS: a DNS name with one A record per KVS node ("kvs.wukong.internal:6379")
     redis_password_secret_arn: str = ""  # AWS: Secrets Manager secret {"password": ...} for MDS and KVS
     num_kvs_nodes: int = 1  # local mode: how many KVS redis-server nodes to start
     use_fargate: bool = True  # AWS: KVS on the Fargate Redis nodes; False = use the MDS as the KVS
@@ -89,12 +100,15 @@ class WukongConfig:
     # --- invocation ---
     num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
-    max_payload_bytes: int = LAMBDA_ASYNC_PAYLOAD_BYTES
+    # 0 = the platform's limit: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, LOCAL_PAYLOAD_BYTES locally
+    max_payload_bytes: int = 0
     executor_function_name: str = "WukongExecutor"
     invoker_function_name: str = "WukongInvoker"
     aws_region: str = "us-east-1"
     lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
     lambda_memory_mb: int = 3008
+    # AWS: the SQS queue that is the executor's on-failure destination (an event Lambda gave up on)
+    failure_queue_url: str = ""
 
     # How often a failed delivery of an invocation is delivered again: Lambda's MaximumRetryAttempts
     # (0-2), and the local pool's budget for an invocation whose executor dies. One death more fails
@@ -134,18 +148,20 @@ class WukongConfig:
     redis_connect_timeout_s: float = 5.0
     progress: str = "auto"  # "auto" (on when stderr is a terminal), "on", "off"
 
-    # --- cost model (list prices, us-east-1) ---
+    # --- cost model (list prices, us-east-1; docs/deploy.md "What it costs" shows the same figures) ---
     price_lambda_gb_s: float = 0.0000166667
     price_lambda_request: float = 0.0000002
     price_fargate_vcpu_h: float = 0.04048
     price_fargate_gb_h: float = 0.004445
-    price_ec2_h: float = 0.0832  # the MDS / scheduler instances together
+    price_ec2_h: float = 0.192  # the MDS and the scheduler VM: two m6i.large at $0.096/h each
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         for name in NUMBER_FIELDS:  # built directly or by replace(): numbers are checked the same way
             object.__setattr__(self, name, coerce(name, getattr(self, name)))
+        if self.max_payload_bytes == 0:  # frozen: the platform's limit is filled in once, here
+            object.__setattr__(self, "max_payload_bytes", default_payload_bytes(self.mode))
         validate(self)
 
     def replace(self, **changes) -> WukongConfig:
@@ -165,6 +181,11 @@ class WukongConfig:
     @property
     def mds_address(self) -> tuple[str, int]:
         return parse_address(self.host, "host")
+
+
+def default_payload_bytes(mode: str) -> int:
+    """The invocation payload limit of the platform ``mode`` runs on."""
+    return LAMBDA_ASYNC_PAYLOAD_BYTES if mode == "aws" else LOCAL_PAYLOAD_BYTES
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(WukongConfig) if f.name != "extra"}

@@ -144,3 +144,36 @@ class RemoteTraceback(Exception):
 
 class RemoteTaskError(WukongError):
     """Stands in for a task exception that could not be pickled back to the client."""
+
+
+class AwsExtraMissingError(WukongError, ImportError):
+    def __init__(self, missing: str):
+        super().__init__(
+            f"mode='aws' needs the AWS SDK for Python, and {missing!r} is not installed. "
+            "Install Wukong with its AWS extra: pip install 'wukong[aws]' (the scheduler VM's venv has it)."
+        )
+
+
+class InvocationFailedError(WukongError, RuntimeError):
+    """Lambda gave up on an executor event (its on-failure destination said so): the job cannot finish."""
+
+    def __init__(self, job_id: str, key, owner: str, condition: str, attempts: int, error: str):
+        detail = f": {error}" if error else ""
+        super().__init__(
+            f"job {job_id} failed: Lambda gave up on the executor invocation {owner} that starts task "
+            f"{key!r} ({condition} after {attempts} attempt(s){detail}). "
+            + CONDITION_ADVICE.get(condition, "See the executor function's log group in CloudWatch Logs.")
+        )
+        self.key, self.owner, self.condition, self.attempts = key, owner, condition, attempts
+
+
+CONDITION_ADVICE = {
+    "RetriesExhausted": (
+        "The executor crashed or timed out on every attempt: its log group in CloudWatch Logs has the "
+        "reason (out of memory: raise lambdaMemoryMb; timeout: raise lambdaTimeoutS)."
+    ),
+    "EventAgeExceeded": (
+        "The event waited in Lambda's queue longer than the maximum event age (the stack's jobTimeoutS): "
+        "the function was throttled. Raise its concurrency quota or run fewer executors at once."
+    ),
+}

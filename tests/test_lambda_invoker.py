@@ -84,3 +84,21 @@ def test_lambdas_413_answer_becomes_payload_too_large(platform, stack):
         invoker.invoke([{**payload(0, size=EVENT_PAYLOAD_LIMIT_BYTES + 1), "job": "too-large"}])
     platform.drain()
     assert events_for(stack, "too-large") == []
+
+
+def test_event_payloads_up_to_a_mebibyte_go_out_by_default(platform, stack):
+    """Invoke takes 1 MB for asynchronous invocations (was 256 KB): the default limit on AWS is Lambda's."""
+    invoker = LambdaInvoker(EXECUTOR, region=REGION, endpoint_url=platform.url)
+    assert invoker.max_payload_bytes == EVENT_PAYLOAD_LIMIT_BYTES == 1024 * 1024
+    big = {**payload(0, size=600 * 1024), "job": "big"}  # over the old 256 KiB, under 1 MiB
+    invoker.invoke([big])
+    platform.drain()
+    assert events_for(stack, "big") == [big]
+
+
+def test_the_payload_limit_is_the_platforms_by_default():
+    from wukong.config import LAMBDA_ASYNC_PAYLOAD_BYTES, LOCAL_PAYLOAD_BYTES, WukongConfig
+
+    assert WukongConfig(mode="aws").max_payload_bytes == LAMBDA_ASYNC_PAYLOAD_BYTES == 1024 * 1024
+    assert WukongConfig().max_payload_bytes == LOCAL_PAYLOAD_BYTES == 256 * 1024  # local mode keeps its own
+    assert WukongConfig(mode="aws", max_payload_bytes=4096).max_payload_bytes == 4096

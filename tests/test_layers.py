@@ -14,17 +14,30 @@ RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 # part -> the parts it may import (itself always). Top-level modules are parts of their own.
 ALLOWED = {
     "errors": set(),
+    "aws_sdk": {"errors"},  # the one import of boto3, naming the wukong[aws] extra when it is missing
     "config": {"errors"},
     "protocol": {"config", "errors"},
-    "storage": {"protocol", "config", "errors"},
+    "storage": {"protocol", "aws_sdk", "config", "errors"},
     "testhooks": {"storage", "config", "errors"},
-    "invokers": {"protocol", "config", "errors", "platforms"},
+    "invokers": {"protocol", "aws_sdk", "config", "errors", "platforms"},
+    "aws": {"aws_sdk", "storage", "config", "errors"},
     "diagnostics": {"protocol", "config", "errors"},
     "proxy": {"protocol", "platforms", "storage", "invokers", "config", "errors"},
     "platforms": {"storage", "invokers", "proxy", "testhooks", "config", "errors"},
     "executor": {"protocol", "storage", "platforms", "testhooks", "config", "errors"},
     "scheduler": {"protocol", "diagnostics", "storage", "config", "errors", "local"},
-    "local": {"executor", "proxy", "platforms", "storage", "protocol", "testhooks", "config", "errors"},
+    "local": {
+        "executor",
+        "proxy",
+        "aws",
+        "aws_sdk",
+        "platforms",
+        "storage",
+        "protocol",
+        "testhooks",
+        "config",
+        "errors",
+    },
     "__init__": {"config", "errors", "local", "scheduler"},
 }
 

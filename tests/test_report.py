@@ -29,6 +29,7 @@ def test_report_counts_the_job(tree_report):
         f"I{i}" for i in range(64)
     }
     assert tree_report.kvs_bytes_written > 0
+    assert tree_report.concurrency_limit > 0 and tree_report.peak_executors >= 1  # the job hook's figures
 
 
 def test_cost_is_lambda_time_and_requests_plus_the_always_on_share(tree_report):
@@ -166,3 +167,15 @@ def test_cost_uses_the_clusters_prices_and_memory():
         cost = client.last_report.cost
     assert cost.lambda_memory_mb == 1024
     assert cost.lambda_requests_usd == pytest.approx(client.last_report.invocations * 1.0)
+
+
+def test_the_cost_models_prices_are_the_ones_docs_deploy_md_shows():
+    """docs/deploy.md "What it costs" and the report's estimate use the same list prices."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
+    prices = WukongConfig()
+    assert f"${prices.price_lambda_gb_s:.10f} per GB-second" in doc
+    assert f"${prices.price_lambda_request * 1e6:.2f} per million invocations" in doc
+    assert f"${prices.price_fargate_vcpu_h} per vCPU-h + ${prices.price_fargate_gb_h} per GB-h" in doc
+    assert f"2 EC2 m6i.large (MDS, scheduler) | ${prices.price_ec2_h / 2:.3f}/h each" in doc

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from ..config import WukongConfig
@@ -88,6 +89,37 @@ class JobReport:
     counters: dict[str, int] = field(default_factory=dict)
     timings: list[dict] = field(default_factory=list)  # {"task", "key", "owner", "start", "end"} per task
     cost: JobCost | None = None
+    # Throttling. Lambda queues an asynchronous event it cannot run yet instead of refusing it, so the
+    # client sees throttling only indirectly: the invocations that ran at once reaching the limit, and
+    # Invoke calls answered TooManyRequestsException (the request rate; botocore retries them).
+    concurrency_limit: int = 0  # executors the platform runs at once (0: not known)
+    peak_executors: int = 0  # most invocations running at the same time, from the timings
+    invoke_throttles: int = 0  # the leaf burst's Invoke calls Lambda throttled
+
+    @property
+    def at_concurrency_limit(self) -> bool:
+        """The job ran as many executors at once as the platform allows, and had more to run."""
+        return 0 < self.concurrency_limit <= self.peak_executors and self.invocations > self.concurrency_limit
+
+    @property
+    def throttled(self) -> bool:
+        return self.at_concurrency_limit or self.invoke_throttles > 0
+
+    def throttling(self) -> str:
+        """One line on throttling, "" when the job was not throttled."""
+        if not self.throttled:
+            return ""
+        reasons = []
+        if self.at_concurrency_limit:
+            reasons.append(
+                f"{self.peak_executors} executors ran at once, the limit of {self.concurrency_limit}: "
+                "more waited for a free one"
+            )
+        if self.invoke_throttles:
+            reasons.append(
+                f"{self.invoke_throttles} Invoke calls of the leaf burst were throttled and retried"
+            )
+        return "throttled: " + "; ".join(reasons)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,6 +149,8 @@ class JobReport:
         ]
         if self.cost is not None:
             lines.append(f"  {self.cost}")
+        if self.throttled:
+            lines.append(f"  {self.throttling()}")
         slow = self.slowest(3)
         if slow:
             lines.append(
@@ -135,6 +169,9 @@ def build_report(
     client_bytes: dict[str, int],
     kvs_keys: dict[str, int],
     config: WukongConfig | None = None,
+    *,
+    concurrency_limit: int = 0,
+    invoke_throttles: int = 0,
 ) -> JobReport:
     """``config`` sets the prices and Lambda memory of the cost estimate (the defaults' list prices without)."""
     invocations = counters.get(names.INVOCATIONS, 0)
@@ -166,7 +203,26 @@ def build_report(
         counters=counters,
         timings=timings,
         cost=cost,
+        concurrency_limit=concurrency_limit,
+        peak_executors=peak_concurrency(timings),
+        invoke_throttles=invoke_throttles,
     )
+
+
+def peak_concurrency(timings: list[dict]) -> int:
+    """Most invocations running at once: each invocation (``owner``) spans its first task's start to its
+    last task's end. Executors' clocks differ by little, so this is an estimate, not Lambda's metric."""
+    spans: dict[str, list[float]] = defaultdict(list)
+    for record in timings:
+        spans[record["owner"]] += [record["start"], record["end"]]
+    events = sorted(
+        (t, change) for times in spans.values() for t, change in ((min(times), 1), (max(times), -1))
+    )
+    running = peak = 0
+    for _, change in events:  # at equal times an end (-1) sorts first: back-to-back runs do not overlap
+        running += change
+        peak = max(peak, running)
+    return peak
 
 
 def _size(n: int) -> str:

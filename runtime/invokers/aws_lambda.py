@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ..config import LAMBDA_ASYNC_PAYLOAD_BYTES
 from ..errors import PayloadTooLargeError, WukongError
 from .base import encode_payload
 
@@ -11,10 +13,14 @@ INVOKE_ATTEMPTS = 4  # botocore retries throttling itself; these cover connectio
 # HTTP 413 from Invoke: the service sends RequestEntityTooLargeException; botocore's model calls it
 # RequestTooLargeException (aws/aws-sdk#45). Either means the payload is over the function's limit.
 PAYLOAD_TOO_LARGE_CODES = frozenset({"RequestEntityTooLargeException", "RequestTooLargeException"})
+# Invoke's answer when the request rate is over the account's (Lambda queues Event invocations it cannot
+# run yet, so this is about calls per second, not running executors); botocore retries it with back-off.
+THROTTLE_CODES = frozenset({"TooManyRequestsException"})
 
 
 class LambdaInvoker:
-    """Invoke ``function_name`` once per payload, ``concurrency`` calls at a time."""
+    """Invoke ``function_name`` once per payload, ``concurrency`` calls at a time. ``throttled_calls``
+    counts the answers Lambda throttled (each was retried by botocore, or raised once retries ran out)."""
 
     def __init__(
         self,
@@ -23,13 +29,18 @@ class LambdaInvoker:
         region: str,
         endpoint_url: str = "",
         concurrency: int = 8,
-        max_payload_bytes: int = 256 * 1024,
+        max_payload_bytes: int = LAMBDA_ASYNC_PAYLOAD_BYTES,
         client=None,
     ):
         self.function_name = function_name
         self.max_payload_bytes = max_payload_bytes
         self.concurrency = max(1, concurrency)
         self.client = client or make_lambda_client(region, endpoint_url, self.concurrency)
+        self.throttled_calls = 0
+        self._count_lock = threading.Lock()
+        # Every attempt, retried or not, passes through needs-retry; returning None leaves the decision
+        # to botocore's own retry handler.
+        self.client.meta.events.register("needs-retry.lambda.Invoke", self._count_throttle)
 
     @classmethod
     def for_executors(cls, config, concurrency: int = 8) -> LambdaInvoker:
@@ -82,9 +93,17 @@ class LambdaInvoker:
                 f"Lambda function {self.function_name} answered {status} to an Event invocation"
             )
 
+    def _count_throttle(self, response=None, **kwargs) -> None:
+        parsed = response[1] if response else {}
+        if parsed.get("Error", {}).get("Code") in THROTTLE_CODES:
+            with self._count_lock:
+                self.throttled_calls += 1
+
 
 def make_lambda_client(region: str, endpoint_url: str, pool_size: int):
-    import boto3
+    from .. import aws_sdk as sdk
+
+    boto3 = sdk.boto3_module()  # names the wukong[aws] extra when the SDK is missing
     from botocore.config import Config
 
     config = Config(

@@ -7,7 +7,9 @@ exit, and when the process is killed (the children die with their parent). :meth
 and during every job, whether the cluster can still run one: closed, or a process of it died.
 
 With ``mode: aws`` in the config (the CDK stack writes it on the scheduler VM) it starts nothing and
-reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead.
+reaches the deployed MDS, KVS nodes, proxy and Lambda functions instead; at start it reads Lambda's
+concurrency for the executor function once (``wukong.aws.concurrency``) and watches the executor's
+on-failure queue while jobs run (``wukong.aws.failures``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class LocalCluster:
         self.servers: list[RedisServer] = []
         self.pool: WorkerPool | None = None
         self.proxy = None  # a ProxyProcess
+        self.failures = None  # AWS: the watcher of the executor's on-failure queue
+        self.lambda_concurrency = 0  # AWS: read once at start
         self.closed = False
         # Test-only fault injection: the workers inherit WUKONG_TEST_FAULTS; the leaf invoker honours it too.
         self.duplicate_deliveries = testhooks.duplicate_deliveries()
@@ -45,6 +49,8 @@ class LocalCluster:
         try:
             if self.config.mode == "local":
                 self.start_local()
+            else:
+                self.attach_aws()
         except BaseException:
             self.close()
             raise
@@ -75,6 +81,16 @@ class LocalCluster:
             servers.append(self.proxy.process.pid)
         self.pool = WorkerPool(self.config, stores.mds.redis, server_pids=servers)
 
+    def attach_aws(self) -> None:
+        from .. import aws_sdk as sdk
+        from ..aws import concurrency, failures
+
+        sdk.boto3_module()  # no AWS SDK: say which extra to install, before anything else fails
+        if not self.config.max_concurrency:
+            self.lambda_concurrency = concurrency.executor_concurrency(self.config)
+        if self.config.failure_queue_url:
+            self.failures = failures.FailureWatcher.for_config(self.config)
+
     def start_server(self, role: str, password: str | None = None) -> RedisServer:
         server = RedisServer(self.config.redis_server, password, role=role)
         self.servers.append(server)
@@ -93,7 +109,7 @@ class LocalCluster:
         if self.config.max_concurrency:
             return self.config.max_concurrency
         if self.config.mode == "aws":
-            return LAMBDA_DEFAULT_CONCURRENCY
+            return self.lambda_concurrency or LAMBDA_DEFAULT_CONCURRENCY
         return pool_size(self.config)[1]
 
     def check(self) -> None:
@@ -120,6 +136,8 @@ class LocalCluster:
         if self.closed:
             return
         self.closed = True
+        if self.failures is not None:
+            _quietly(self.failures.close)
         if self.pool is not None:
             _quietly(self.pool.close)
             if not any(server.role == MDS_ROLE for server in self.servers):  # an MDS that outlives us

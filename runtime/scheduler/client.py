@@ -62,6 +62,8 @@ class Client:
                     use_proxy=bool(self.config.proxy_address),
                     on_progress=on_progress,
                     check=self.cluster.check,
+                    failures=getattr(self.cluster, "failures", None),
+                    concurrency_limit=self.cluster.concurrency,
                 )
             except RedisUnreachableError:
                 self.cluster.check()  # a closed cluster, or which process of it died, says more

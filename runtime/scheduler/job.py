@@ -13,7 +13,7 @@ import uuid
 from concurrent.futures import Future
 
 from ..diagnostics.report import JobReport, build_report
-from ..errors import JobTimeoutError, RedisUnreachableError
+from ..errors import InvocationFailedError, JobTimeoutError, RedisUnreachableError
 from ..protocol import counters as names
 from ..protocol import payload as wire
 from ..storage import serialization, task_errors
@@ -44,6 +44,8 @@ def run_job(
     keep_keys: bool = False,
     job: str | None = None,
     check=None,
+    failures=None,
+    concurrency_limit: int = 0,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
     task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
@@ -52,7 +54,10 @@ def run_job(
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
     theirs after announcing their last final) and deleting the job's keys happen in a background
     thread that completes the report: neither is on the path of the user's result. ``keep_keys``
-    leaves the job's Redis keys in place for tests and debugging to inspect."""
+    leaves the job's Redis keys in place for tests and debugging to inspect. ``failures`` (AWS: the
+    cluster's watcher of the executor's on-failure queue) ends the wait as soon as Lambda gives up on
+    one of the job's events; ``concurrency_limit`` (executors the platform runs at once) goes into the
+    report, which says whether the job was throttled."""
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
@@ -61,6 +66,9 @@ def run_job(
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
     subscription = mds.subscribe(job)
+    if failures is not None:
+        failures.watch(job)
+    throttles_before = invoke_throttles(invoker)
     try:
         mds.put_schedules(job, encoded)
         payloads = [
@@ -77,26 +85,44 @@ def run_job(
             config.job_timeout_s,
             on_progress,
             check,
+            failures,
         )
     except BaseException as error:  # a task's error, the deadline, Ctrl-C, KeyboardInterrupt in Jupyter
         end_failed_job(job, dag, stores, keep_keys, error)
         raise
     finally:
         subscription.close()
+        if failures is not None:
+            failures.forget(job)
     wall_s = time.perf_counter() - started
     client_bytes = {
         names.MDS_BYTES_WRITTEN: mds.bytes_written - mds_written_before,
         names.MDS_BYTES_READ: mds.bytes_read - mds_read_before,
     }
+    throttles = invoke_throttles(invoker) - throttles_before
 
     def finish() -> JobReport:
         counters, timings = collect_stats(mds, job, len(payloads))
         kvs_keys = end_job(job, dag, stores, keep_keys)
         return build_report(
-            job, wall_s, len(payloads), counters, timings, client_bytes, kvs_keys, config=config
+            job,
+            wall_s,
+            len(payloads),
+            counters,
+            timings,
+            client_bytes,
+            kvs_keys,
+            config=config,
+            concurrency_limit=concurrency_limit,
+            invoke_throttles=throttles,
         )
 
     return values, in_background(finish, name=f"wukong-job-{job}")
+
+
+def invoke_throttles(invoker) -> int:
+    """Invoke calls Lambda answered with a throttle so far (LambdaInvoker counts them; 0 elsewhere)."""
+    return getattr(invoker, "throttled_calls", 0)
 
 
 def end_job(job: str, dag: Dag, stores, keep_keys: bool, lost_nodes=frozenset()) -> dict[str, int]:
@@ -155,9 +181,18 @@ def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_
 
 
 def wait_for_finals(
-    job: str, dag: Dag, mds, subscription, deadline: float, timeout_s: float, on_progress=None, check=None
+    job: str,
+    dag: Dag,
+    mds,
+    subscription,
+    deadline: float,
+    timeout_s: float,
+    on_progress=None,
+    check=None,
+    failures=None,
 ) -> dict[int, object]:
-    """The finals' values, each read as soon as it is announced (while the rest still run)."""
+    """The finals' values, each read as soon as it is announced (while the rest still run). Raises
+    InvocationFailedError as soon as ``failures`` reports an event of this job Lambda gave up on."""
     values: dict[int, object] = {}
     remaining = set(dag.finals)
     last_poll = time.monotonic()
@@ -166,6 +201,12 @@ def wait_for_finals(
         if now >= deadline:
             missing = sorted(set(range(len(dag))) - mds.done_tasks(job))
             raise JobTimeoutError(job, timeout_s, [dag.keys[t] for t in missing])
+        failed = failures.failure(job) if failures is not None else None
+        if failed is not None:
+            key = dag.keys[failed.start] if 0 <= failed.start < len(dag) else failed.start
+            raise InvocationFailedError(
+                job, key, failed.owner, failed.condition, failed.attempts, failed.error
+            )
         tick = POLL_INTERVAL_S if on_progress is None else PROGRESS_TICK_S
         event = subscription.next_event(min(tick, deadline - now))
         arrived = set()

@@ -157,7 +157,7 @@ def secret_value(arn: str, field: str, config: WukongConfig) -> str:
     """Read one field of a JSON secret from AWS Secrets Manager; '' when no secret is configured."""
     if not arn:
         return ""
-    import boto3
+    from .. import aws_sdk as sdk
 
-    client = boto3.client("secretsmanager", region_name=config.aws_region)
+    client = sdk.client("secretsmanager", region=config.aws_region)
     return json.loads(client.get_secret_value(SecretId=arn)["SecretString"])[field]

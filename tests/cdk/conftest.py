@@ -31,7 +31,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 @pytest.fixture(scope="session")
 def stand_in_build(tmp_path_factory) -> tuple[tuple[Path, ...], Path]:
-    """Two layer directories and a lock file shaped like layers/build's, holding a few bytes each."""
+    """Two layer directories and a VM bundle shaped like layers/build's, holding a few bytes each."""
+    from cdk.constants import VM_REQUIREMENTS, VM_WHEELS_DIR
+
     root = tmp_path_factory.mktemp("layers")
     layer_dirs = []
     for name in ("numpy", "dask"):
@@ -39,9 +41,11 @@ def stand_in_build(tmp_path_factory) -> tuple[tuple[Path, ...], Path]:
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
         layer_dirs.append(root / name)
-    lock_file = root / "requirements.lock"
-    lock_file.write_text("dask==0\nnumpy==0\n")
-    return tuple(layer_dirs), lock_file
+    vm_bundle = root / "vm"
+    (vm_bundle / VM_WHEELS_DIR).mkdir(parents=True)
+    (vm_bundle / VM_WHEELS_DIR / "stand_in-0-py3-none-any.whl").write_bytes(b"")
+    (vm_bundle / VM_REQUIREMENTS).write_text("stand-in==0 --hash=sha256:" + "0" * 64 + "\n")
+    return tuple(layer_dirs), vm_bundle
 
 
 @pytest.fixture(scope="session")
@@ -51,13 +55,13 @@ def make_stack(stand_in_build, tmp_path_factory):
 
     from app import add_stack, props_from_context
 
-    layer_dirs, lock_file = stand_in_build
+    layer_dirs, vm_bundle = stand_in_build
 
     def make(**overrides):
         # The CLI adds asset metadata (aws:asset:path) to the context it passes; the tests read it too.
         context = {**cdk_json_context(), "aws:cdk:enable-asset-metadata": True, **overrides}
         app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-        stack = add_stack(app, props_from_context(app, layer_dirs=layer_dirs, lock_file=lock_file))
+        stack = add_stack(app, props_from_context(app, layer_dirs=layer_dirs, vm_bundle=vm_bundle))
         return app, stack
 
     return make

@@ -1,4 +1,4 @@
-"""moto's server, plus the one CloudFormation resource type WukongStack needs that moto's CloudFormation lacks.
+"""moto's server, plus the CloudFormation resource types WukongStack needs that moto's CloudFormation lacks.
 
 Run: ``python tests/cdk/moto_server.py -H 127.0.0.1 -p PORT`` (the arguments of ``moto_server``).
 
@@ -6,6 +6,9 @@ moto implements Secrets Manager's API but not ``AWS::SecretsManager::Secret`` in
 every grant on a secret deploys as a policy with no resource, and the secrets' ARNs, which the runtime's
 config needs, would be empty. This model creates the secret in moto's own Secrets Manager backend, honouring
 ``GenerateSecretString`` as AWS does, so the deployed secret is readable with boto3 like a real one.
+``AWS::Lambda::EventInvokeConfig`` (the executor's retries, maximum event age and on-failure destination)
+is modelled the same way, on moto's Lambda backend, so the deployed function's configuration can be read
+back with ``GetFunctionEventInvokeConfig``.
 moto finds CloudFormation models by subclassing, so defining the class before the server starts registers it.
 Cloud Map and custom resources are left out by the stack's ``wukong:moto`` switch instead: nothing the
 test checks depends on them (docs/infrastructure.md).
@@ -17,6 +20,7 @@ import json
 import sys
 from typing import Any
 
+from moto.awslambda.models import lambda_backends
 from moto.core.common_models import CloudFormationModel
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.server import main as moto_main
@@ -96,6 +100,47 @@ class CloudFormationSecret(CloudFormationModel):
             recovery_window_in_days=None,
             force_delete_without_recovery=True,
         )
+
+
+class CloudFormationEventInvokeConfig(CloudFormationModel):
+    __module__ = "wukong_moto.awslambda"
+    CONFIG_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+    def __init__(self, function_name: str):
+        self.function_name = function_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.function_name
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationEventInvokeConfig:
+        properties = cloudformation_json["Properties"]
+        config = {key: properties[key] for key in cls.CONFIG_KEYS if key in properties}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in config:
+                config[key] = int(config[key])
+        function_name = properties["FunctionName"]
+        lambda_backends[account_id][region_name].put_function_event_invoke_config(function_name, config)
+        return cls(function_name)
 
 
 def secret_string(backend, properties: dict[str, Any]) -> str | None:

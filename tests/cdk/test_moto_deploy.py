@@ -25,6 +25,7 @@ import yaml
 from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, STACK_OUTPUTS, free_port
 
 from cdk.constants import SCHEDULER_CONFIG_PATH
+from cdk.scheduler_host import SETTINGS_FILE
 from cdk.wukong_config import ENV_PREFIX, PROXY_ADDRESS_PLACEHOLDER, REQUIRED_SETTINGS
 from wukong.local.processes import stop
 
@@ -162,7 +163,11 @@ def aws(moto_endpoint):
 def test_every_output_is_present_and_non_empty(deployed):
     missing = [name for name in STACK_OUTPUTS if not deployed.get(name) or deployed[name] == "None"]
     assert missing == [], f"outputs missing or empty: {missing}"
-    assert deployed["SshCommand"] == f"ssh ec2-user@{deployed['SchedulerPublicDns']}"
+    # No key pair in cdk.json: Session Manager, then `sudo su - ec2-user` (docs/deploy.md).
+    assert deployed["SshCommand"] == (
+        f"aws ssm start-session --region {REGION} --target {deployed['SchedulerInstanceId']}"
+    )
+    assert deployed["Ready"] == f"mds={deployed['MdsInstanceId']} scheduler={deployed['SchedulerInstanceId']}"
 
 
 def test_config_output_is_complete_and_agrees_with_the_other_outputs(deployed):
@@ -180,21 +185,26 @@ def test_config_output_is_complete_and_agrees_with_the_other_outputs(deployed):
 
 
 def test_scheduler_vm_writes_a_complete_config_that_dask_and_wukong_load(deployed, aws, tmp_path):
-    """Replays the VM's boot: its deployed user data's config file, its own IP filled in, read by dask."""
+    """Replays the VM's boot with the same code: the settings in its deployed user data, written by
+    wukong.aws.vm_config with its own IP as the proxy address, read by dask."""
     import dask.config
 
+    from wukong.aws.vm_config import write_config
     from wukong.config import load_config
 
     user_data = aws("ec2").describe_instance_attribute(
         InstanceId=deployed["SchedulerInstanceId"], Attribute="userData"
     )["UserData"]["Value"]
     script = base64.b64decode(user_data).decode()
-    written = script.split(f"cat > {SCHEDULER_CONFIG_PATH} <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
-    assert PROXY_ADDRESS_PLACEHOLDER in written and f"s/{PROXY_ADDRESS_PLACEHOLDER}/$PRIVATE_IP/" in script
+    written = script.split(f"cat > {SETTINGS_FILE} <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    settings = json.loads(written)
+    assert settings["proxy_address"] == PROXY_ADDRESS_PLACEHOLDER
+    assert (
+        f"-m wukong.aws.vm_config write --settings {SETTINGS_FILE} --output {SCHEDULER_CONFIG_PATH}" in script
+    )
     etc_dask = tmp_path / "etc" / "dask"
-    etc_dask.mkdir(parents=True)
-    (etc_dask / Path(SCHEDULER_CONFIG_PATH).name).write_text(
-        written.replace(PROXY_ADDRESS_PLACEHOLDER, deployed["ProxyAddress"])
+    write_config(
+        settings, proxy_address=deployed["ProxyAddress"], path=etc_dask / Path(SCHEDULER_CONFIG_PATH).name
     )
 
     section = yaml.safe_load((etc_dask / "wukong.yaml").read_text())["wukong"]
@@ -218,6 +228,16 @@ def test_deployed_functions_carry_the_same_settings(deployed, aws, function):
     }
     assert configuration["Runtime"] == "python3.11"
     assert configuration["VpcConfig"]["SubnetIds"]
+
+
+def test_the_deployed_executor_keeps_retries_and_reports_failures_to_the_queue(deployed, aws):
+    config = aws("lambda").get_function_event_invoke_config(FunctionName=deployed["ExecutorFunctionName"])
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == json.loads(deployed["WukongConfig"])["job_timeout_s"]
+    queue_arn = aws("sqs").get_queue_attributes(
+        QueueUrl=deployed["FailureQueueUrl"], AttributeNames=["QueueArn"]
+    )
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn["Attributes"]["QueueArn"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ the ids CDK generated for them are only used to follow references between resour
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
@@ -22,6 +23,7 @@ from cdk.constants import (
     REDIS_PORT,
     SCHEDULER_CONFIG_PATH,
 )
+from cdk.scheduler_host import SETTINGS_FILE
 from cdk.wukong_config import ENV_PREFIX, REQUIRED_SETTINGS
 
 CONTEXT = cdk_json_context()
@@ -199,10 +201,25 @@ def test_kvs_is_a_fargate_service_of_redis_nodes_from_context(template):
             ],
         },
     )
-    assert '--requirepass "$REDIS_PASSWORD"' in command.as_array()[0]
+    assert command.as_array()[:2] == ["sh", "-c"]
+    assert "--maxmemory-policy noeviction" in command.as_array()[2]
+
+
+def test_kvs_runs_a_pinned_image_as_its_redis_user_with_the_password_in_no_command_line(template):
+    (task,) = template.find_resources("AWS::ECS::TaskDefinition").values()
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    assert re.search(r"@sha256:[0-9a-f]{64}$", container["Image"]), container["Image"]
+    assert container["User"] == "redis"
+    assert "EntryPoint" not in container  # the image's own entry point (it drops root itself)
+    script = container["Command"][2]
+    assert "--requirepass" not in script and "requirepass" in script  # into a config file, not argv
+    assert script.index("> /tmp/wukong-redis.conf") < script.index("exec redis-server /tmp/wukong-redis.conf")
+    health = " ".join(container["HealthCheck"]["Command"])
+    assert "REDISCLI_AUTH=" in health and " -a " not in health
 
 
 def test_kvs_nodes_register_a_records_in_cloud_map(template):
+    assert not KVS_NAMESPACE.endswith(".local")  # reserved for multicast DNS (RFC 6762)
     template.has_resource_properties("AWS::ServiceDiscovery::PrivateDnsNamespace", {"Name": KVS_NAMESPACE})
     template.has_resource_properties(
         "AWS::ServiceDiscovery::Service",
@@ -336,10 +353,16 @@ def test_scheduler_installs_the_runtime_writes_the_config_and_runs_the_proxy(tem
     assert f"dnf install -y python{PYTHON_VERSION}" in user_data
     assert f"bin/python{PYTHON_VERSION} -m wukong.proxy" in user_data
     assert "systemctl enable --now wukong-proxy" in user_data
-    assert "requirements.lock" in user_data and "aws s3 cp" in user_data
-    written = user_data.split(f"cat > {SCHEDULER_CONFIG_PATH} <<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
+    assert "aws s3 cp" in user_data
+    install = [line for line in user_data.splitlines() if "pip install" in line]
+    assert len(install) == 1 and "--no-index --find-links" in install[0] and "--require-hashes" in install[0]
+    assert (
+        f"-m wukong.aws.vm_config write --settings {SETTINGS_FILE} --output {SCHEDULER_CONFIG_PATH}"
+        in user_data
+    )
+    written = user_data.split(f"cat > {SETTINGS_FILE} <<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
     for name in REQUIRED_SETTINGS:
-        assert f'"{name}":' in written, f"{name} missing from {SCHEDULER_CONFIG_PATH}"
+        assert f'"{name}":' in written, f"{name} missing from {SETTINGS_FILE}"
     launch = launch_template_of(template, scheduler)
     assert launch["Properties"]["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
     assert scheduler["Properties"]["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is True
@@ -352,6 +375,66 @@ def test_scheduler_installs_the_runtime_writes_the_config_and_runs_the_proxy(tem
 
 def test_every_endpoint_and_name_is_an_output(template):
     assert sorted(template.find_outputs("*")) == sorted(STACK_OUTPUTS)
+
+
+def output_text(template: Template, name: str) -> str:
+    return flatten(template.find_outputs(name)[name]["Value"])
+
+
+def test_login_is_session_manager_without_a_key_pair_and_ssh_with_one(make_stack, template):
+    scheduler = only(
+        {k: v for k, v in template.find_resources("AWS::EC2::Instance").items() if "Scheduler" in k}
+    )[0]
+    assert output_text(template, "SshCommand") == (
+        f'aws ssm start-session --region <{{"Ref": "AWS::Region"}}> --target <{{"Ref": "{scheduler}"}}>'
+    )
+    _, keyed = make_stack(keyName="research-key")
+    keyed_template = Template.from_stack(keyed)
+    assert output_text(keyed_template, "SshCommand").startswith("ssh -i research-key.pem ec2-user@<")
+    keyed_template.has_resource_properties("AWS::EC2::Instance", {"KeyName": "research-key"})
+
+
+def test_log_groups_and_ecs_names_are_outputs_of_the_resources_themselves(template):
+    for output, kind in (
+        ("ExecutorLogGroup", "AWS::Logs::LogGroup"),
+        ("KvsLogGroup", "AWS::Logs::LogGroup"),
+        ("KvsClusterName", "AWS::ECS::Cluster"),
+        ("MdsInstanceId", "AWS::EC2::Instance"),
+        ("FailureQueueUrl", "AWS::SQS::Queue"),
+    ):
+        value = template.find_outputs(output)[output]["Value"]
+        assert template.to_json()["Resources"][value["Ref"]]["Type"] == kind, output
+    assert "Fn::GetAtt" in template.find_outputs("KvsEcsServiceName")["KvsEcsServiceName"]["Value"]
+
+
+def test_zones_from_context_hold_the_subnets_and_the_instances(make_stack):
+    _, stack = make_stack(zones="eu-west-1b,eu-west-1c")
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    subnets = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::EC2::Subnet"}
+    assert sorted(p["AvailabilityZone"] for p in subnets.values()) == [
+        "eu-west-1b",
+        "eu-west-1b",
+        "eu-west-1c",
+        "eu-west-1c",
+    ]
+    for resource in (r for r in resources.values() if r["Type"] == "AWS::EC2::Instance"):
+        assert subnets[subnet_of(resource)]["AvailabilityZone"] == "eu-west-1b"  # the first zone
+
+
+def subnet_of(instance: dict) -> str:
+    properties = instance["Properties"]
+    if "SubnetId" in properties:
+        return properties["SubnetId"]["Ref"]
+    return properties["NetworkInterfaces"][0]["SubnetId"]["Ref"]  # one with a public address
+
+
+def test_without_zones_the_region_gives_the_first_two(template):
+    zones = [
+        r["Properties"]["AvailabilityZone"] for r in template.find_resources("AWS::EC2::Subnet").values()
+    ]
+    assert {json.dumps(z, sort_keys=True) for z in zones} == {
+        json.dumps({"Fn::Select": [i, {"Fn::GetAZs": ""}]}, sort_keys=True) for i in (0, 1)
+    }
 
 
 def test_the_stack_is_environment_agnostic(stack, template):
