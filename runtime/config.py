@@ -52,6 +52,7 @@ TEST_ENV_PREFIX = "WUKONG_TEST_"
 # with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy``);
 # the client's shape the job before it runs.
 EXECUTOR_JOB_SETTINGS = (
+    "exactly_one_result",
     "task_clustering",
     "big_task_threshold",
     "max_task_fanout",
@@ -118,6 +119,11 @@ class WukongConfig:
     # Executors the platform runs at once; 0 = the local pool's maximum, or LAMBDA_DEFAULT_CONCURRENCY on
     # AWS. A DAG with many more leaves than this has its subtrees of leaves grouped (task_grouping).
     max_concurrency: int = 0
+
+    # A task's value is decided once, even when its executor dies and a retry runs it again (impure
+    # tasks: random numbers, clocks, I/O): a value is published, first writer wins, before it leaves its
+    # executor, and a retry re-uses it. Off: a retry recomputes (fine for pure tasks), with fewer writes.
+    exactly_one_result: bool = True
 
     # --- locality ---
     task_clustering: bool = True  # also switches delayed I/O

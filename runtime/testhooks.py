@@ -2,8 +2,9 @@
 
     {"kill": {"at": ["after_task", "before_register"], "probability": 0.1}, "duplicate": true}
 
-``kill`` ends the executor's process at that point (once per job, invocation and task, so the
-redelivered invocation gets through); ``duplicate`` makes the local invoker deliver every invocation
+``kill`` ends the executor's process at that point, at most once per job and invocation: the
+redelivered invocation gets through, within Lambda's budget of retries (``max_retry_attempts``; an
+invocation that dies more often fails its job, as on Lambda); ``duplicate`` makes the local invoker deliver every invocation
 twice, as Lambda's retries can. The protocol tests use it to prove readiness is exactly-once.
 ``WUKONG_TEST_VALIDATE=1`` makes every executor check its state's invariants after every event.
 """
@@ -37,6 +38,6 @@ def fault_point(name: str, invocation, task: int) -> None:
         return
     if random.random() >= kill.get("probability", 0):
         return
-    marker = keys.test_fault_marker(invocation.job, invocation.owner, task)
+    marker = keys.test_fault_marker(invocation.job, invocation.owner)
     if invocation.mds.redis.set(marker, 1, nx=True, ex=600):
         os._exit(17)

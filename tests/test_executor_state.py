@@ -25,11 +25,13 @@ from wukong.executor.messages import (
     LeaseAnswered,
     LoadSchedule,
     LoadStart,
+    Published,
     Purpose,
     PutError,
     PutResult,
     ReadClaims,
     ReadInputs,
+    ReadPublished,
     Register,
     Registered,
     RegisterHeld,
@@ -66,6 +68,7 @@ def add(*xs):
 
 
 SETTINGS = JobSettings(
+    exactly_one_result=True,
     task_clustering=True,
     big_task_threshold=100,
     max_task_fanout=3,
@@ -138,6 +141,7 @@ def test_fan_out_runs_one_dependent_and_invokes_the_other_with_the_input_inline(
     assert m(TaskComputed(0, SMALL)) == [Register(0, (1, 2), False, FINISH, (0,))]
     assert m(Registered(0, FINISH, (1, 2), (READY, READY), False, 0.0)) == [
         Delegate((2,)),
+        Write(0),  # published before it leaves inline: a retry of this invocation must not recompute it
         Invoke((2,), inline=((0,),)),
     ]
     assert m(Idle(0.0)) == [Compute(1, measure=True)]
@@ -182,7 +186,9 @@ def test_a_big_output_runs_every_ready_dependent_here_task_clustering():
     assert m(TaskComputed(0, BIG)) == [Register(0, (1, 2), True, FINISH, (0,))]
     assert m(Registered(0, FINISH, (1, 2), (READY, READY), True, 0.0)) == []
     assert m(Idle(0.0)) == [Compute(1, measure=False)]
-    assert m(TaskComputed(1, None)) == [PutResult(1, (1,)), Release(1)]
+    # b's result leaves while c, the other consumer of a, has not run: a is published first, so that
+    # a retry after a death here gives c the a that b saw.
+    assert m(TaskComputed(1, None)) == [Write(0), PutResult(1, (1,)), Release(1)]
     assert m(Idle(0.0)) == [Compute(2, measure=False)]
     assert m(TaskComputed(2, None)) == [Release(0), PutResult(2, (2,)), Release(2)]
 
@@ -277,6 +283,7 @@ def test_a_retry_runs_again_what_it_claimed_and_invokes_again_what_it_delegated(
     m(Idle(0.0))
     m(TaskComputed(0, SMALL))
     assert m(Registered(0, FINISH, (1, 2), (OURS, DELEGATED), False, 0.0)) == [
+        Write(0),
         Invoke((2,), inline=((0,),)),
     ]
     assert m(Idle(0.0)) == [Compute(1, measure=True)]
@@ -337,6 +344,7 @@ def test_a_big_fan_out_goes_to_the_proxy_with_the_shared_input_once():
     statuses = (READY, READY, READY, READY)
     assert m(Registered(0, FINISH, (1, 2, 3, 4), statuses, False, 0.0)) == [
         Delegate((2, 3, 4)),
+        Write(0),
         InvokeThroughProxy((2, 3, 4), inline=(0,)),
     ]
     assert m.state.counters[counters.PROXY_FANOUTS] == 1 and m.state.counters[counters.INVOKED] == 3
@@ -373,3 +381,57 @@ def test_a_cancelled_job_finishes_quietly_and_a_version_mismatch_is_an_error():
     other(Delivered("3.99"))
     [error, finish] = other(LeaseAnswered(LeaseState.OK))
     assert "3.99" in str(error.error) and finish == Finish((), finished=True)
+
+
+# --- exactly one result per task (settings.exactly_one_result) ---
+
+
+def test_without_exactly_one_result_an_inline_input_is_not_written():
+    m = Machine("L0", schedules(DIAMOND, ["d"])[0], dataclasses.replace(SETTINGS, exactly_one_result=False))
+    m.start()
+    m(Idle(0.0))
+    m(TaskComputed(0, SMALL))
+    assert m(Registered(0, FINISH, (1, 2), (READY, READY), False, 0.0)) == [
+        Delegate((2,)),
+        Invoke((2,), inline=((0,),)),
+    ]
+
+
+def test_a_value_of_several_consumers_is_published_before_it_is_dropped():
+    """
+      a        ids: a=0, b=1, c=2, d=3, all big and all here: a's consumers b and c are claimed here; b
+     / \\       is held back for d (not written). Once c ran, a leaves memory although nothing derived
+    b   c      from it left yet: it is published first, since b's or c's value may leave later and a
+     \\ /       retry would then need the a they saw.
+      d
+    """
+    m = Machine("L0", schedules(DIAMOND, ["d"])[0])
+    m.start()
+    m.state.add_schedule(schedules(DIAMOND, ["d"])[1])
+    m(Idle(0.0))
+    m(TaskComputed(0, BIG))
+    assert m(Registered(0, FINISH, (1, 2), (READY, READY), True, 0.0)) == []
+    assert m(Idle(0.0)) == [Compute(1, measure=True)]
+    assert m(TaskComputed(1, BIG)) == [Register(1, (3,), True, FINISH, (1,))]
+    assert m(Registered(1, FINISH, (3,), (WITHHELD,), True, 0.0)) == []  # b held back, unwritten
+    assert m(Idle(0.0)) == [Compute(2, measure=True)]
+    assert m(TaskComputed(2, BIG)) == [
+        Write(0),
+        Release(0),
+        RegisterHeld(((1, 3),)),
+        Register(2, (3,), True, FINISH, (2,)),
+    ]
+
+
+def test_a_retry_reuses_the_value_an_earlier_delivery_published():
+    """Attempt 2 of L0: before computing a, it looks for a's published value; found, a is not computed
+    again and its registration goes on with that value."""
+    m = Machine("L0", schedules(DIAMOND, ["d"])[0])
+    assert m(Delivered(PY_VERSION)) == [AcquireLease()]
+    assert m(LeaseAnswered(LeaseState.OK, attempt=2)) == [LoadStart()]
+    m(Started(m.schedule, {}))
+    assert m(Idle(0.0)) == [ReadPublished(0, final=False)]
+    assert m(Published(0, SMALL, in_kvs=True)) == [Register(0, (1, 2), False, FINISH, (0,))]
+    assert m(Registered(0, FINISH, (1, 2), (OURS, DELEGATED), False, 0.0)) == [Invoke((2,), inline=((0,),))]
+    assert m(Idle(0.0)) == [ReadPublished(1, final=False)]
+    assert m(Published(1, None)) == [Compute(1, measure=True)]  # not published: nobody saw it; compute

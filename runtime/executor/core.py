@@ -48,7 +48,7 @@ class Invocation:
         self.values: dict[int, object] = {}  # outputs held in memory (the state's ``held``)
         self.encoded: dict[int, bytes | serialization.Frames] = {}  # their wire form, once made
         self.fetched: dict[int, object] = {}  # inputs just read for the task about to be computed
-        self.pending_write = None  # a write queued to go in one round trip with the next registration
+        self.pending_write = None  # (task, kvs.PipelinedWrite) to go in one round trip with the registration
         self.refused = False  # a store refused a write: the job has ended
         self.counters: dict[str, int] = defaultdict(int)
         self.timings: list[dict] = []
@@ -136,6 +136,17 @@ class Invocation:
         return None if data is None else decode_schedule(data)
 
     # --- one task ---
+    def read_published(self, instruction: m.ReadPublished):
+        task = instruction.task
+        data = self.kvs.get_outputs(self.job, [task]).get(task)
+        in_kvs = data is not None
+        if data is None and instruction.final:
+            (data,) = self.mds.results(self.job, [task])
+        if data is None:
+            return m.Published(task, None)
+        self.values[task], self.encoded[task] = serialization.loads(data), data
+        return m.Published(task, len(data), in_kvs)
+
     def read_inputs(self, instruction: m.ReadInputs):
         outputs = self.kvs.get_outputs(self.job, list(instruction.inputs))
         self.fetched = {dep: serialization.loads(data) for dep, data in outputs.items()}
@@ -195,18 +206,26 @@ class Invocation:
 
     def write(self, instruction: m.Write):
         task = instruction.task
-        self.kvs.put_output(self.job, task, self.encode(task), key_name=self.state.tasks[task].key)
+        if not self.kvs.put_output(self.job, task, self.encode(task), key_name=self.state.tasks[task].key):
+            self.adopt(task)
         self.counters[names.KVS_WRITES] += 1
+
+    def adopt(self, task: int) -> None:
+        """Another delivery stored this task's output first (first writer wins): that value is the
+        task's, so it replaces ours before anything else uses it here."""
+        data = self.kvs.get_outputs(self.job, [task])[task]
+        self.values[task], self.encoded[task] = serialization.loads(data), data
 
     def piggyback(self, instruction: m.Write) -> bool:
         """Queue a write on the MDS connection's pipeline, to go in one round trip with the registration
         that follows it, when the output lives on that node and fits one value."""
-        self.pending_write = self.kvs.pipelined_put(
-            self.job, instruction.task, self.encode(instruction.task), self.mds.redis
-        )
-        if self.pending_write is not None:
-            self.counters[names.KVS_WRITES] += 1
-        return self.pending_write is not None
+        task = instruction.task
+        write = self.kvs.pipelined_put(self.job, task, self.encode(task), self.mds.redis)
+        if write is None:
+            return False
+        self.pending_write = (task, write)
+        self.counters[names.KVS_WRITES] += 1
+        return True
 
     def release(self, instruction: m.Release):
         self.values.pop(instruction.task, None)
@@ -224,10 +243,13 @@ class Invocation:
 
     # --- registration ---
     def register(self, instruction: m.Register):
-        before, self.pending_write = self.pending_write, None
+        written, before = self.pending_write or (None, None)
+        self.pending_write = None
         statuses = self.mds_register(
             instruction.task, instruction.dependents, instruction.withhold, instruction.done, before
         )
+        if before is not None and before.stored is False:
+            self.adopt(written)
         if statuses is None:
             return m.Cancelled()
         return m.Registered(
@@ -322,6 +344,7 @@ EXECUTE = {
     m.AcquireLease: Invocation.acquire_lease,
     m.LoadStart: Invocation.load_start,
     m.LoadSchedule: Invocation.load_schedule,
+    m.ReadPublished: Invocation.read_published,
     m.ReadInputs: Invocation.read_inputs,
     m.ReadClaims: Invocation.read_claims,
     m.Compute: Invocation.compute,

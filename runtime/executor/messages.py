@@ -58,6 +58,13 @@ class ClaimsRead:
 
 
 @dataclass(frozen=True, slots=True)
+class Published:
+    task: int
+    nbytes: int | None  # the value an earlier delivery published (now held), or None: there is none
+    in_kvs: bool = False  # found among the outputs (else among the results, or nowhere)
+
+
+@dataclass(frozen=True, slots=True)
 class TaskComputed:
     task: int
     nbytes: int | None  # serialized size, when asked to measure
@@ -129,6 +136,14 @@ class ReadInputs:
 class ReadClaims:
     task: int
     inputs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPublished:
+    """A retry, before computing a task: read the value an earlier delivery published, if any."""
+
+    task: int
+    final: bool  # also look among the job's results
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,4 +220,14 @@ class Finish:
     finished: bool  # the invocation ran (lease taken): mark its lease done and leave the running set
 
 
-QUESTIONS = (AcquireLease, LoadStart, LoadSchedule, ReadInputs, ReadClaims, Compute, Register, WaitForWake)
+QUESTIONS = (
+    AcquireLease,
+    LoadStart,
+    LoadSchedule,
+    ReadPublished,
+    ReadInputs,
+    ReadClaims,
+    Compute,
+    Register,
+    WaitForWake,
+)

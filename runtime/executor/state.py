@@ -16,6 +16,8 @@ The state, all plain data (task ids are the job DAG's integers)::
   schedules:  {schedule id}  the schedules loaded
   held:       {id: bytes}    outputs in the shell's memory, with their serialized size (None: unmeasured)
   written:    {id}           outputs durable in the KV store, written by this invocation
+  published:  {id}           outputs decided for good (written first-writer-wins, or stored as finals)
+  checked:    {id}           (retries) tasks whose earlier published value was looked for
   keep:       {id: {id}}     for each held output, the local tasks that still need it
   ready:      [id]           claimed tasks to run here, a stack (the last runs next)
   scheduled:  {id}           every task queued here so far, run or not
@@ -64,11 +66,13 @@ from .messages import (
     LeaseAnswered,
     LoadSchedule,
     LoadStart,
+    Published,
     Purpose,
     PutError,
     PutResult,
     ReadClaims,
     ReadInputs,
+    ReadPublished,
     Register,
     Registered,
     RegisterHeld,
@@ -102,6 +106,8 @@ class ExecutorState:
     schedules: set[int] = field(default_factory=set)
     held: dict[int, int | None] = field(default_factory=dict)
     written: set[int] = field(default_factory=set)
+    published: set[int] = field(default_factory=set)
+    checked: set[int] = field(default_factory=set)
     keep: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     ready: list[int] = field(default_factory=list)
     scheduled: set[int] = field(default_factory=set)
@@ -183,7 +189,20 @@ class ExecutorState:
             if info.path not in self.schedules:
                 return [LoadSchedule(info.path)]
             return self.fail(RuntimeError(f"schedule {info.path} lacks dependents of task {task}"))
+        if self.attempt > 1 and self.settings.exactly_one_result and task not in self.checked:
+            # A retry: an earlier delivery may have published this task's value before it died. Then
+            # that value is the task's, whoever saw it; computing it again could give another.
+            self.checked.add(task)
+            return [ReadPublished(task, info.final)]
         return self.gather(task)
+
+    def on_published(self, event: Published) -> list:
+        if event.nbytes is None:
+            return self.gather(event.task)
+        self.published.add(event.task)
+        if event.in_kvs:
+            self.written.add(event.task)
+        return self.on_computed(TaskComputed(event.task, event.nbytes))
 
     def on_schedule_loaded(self, event: ScheduleLoaded) -> list:
         if event.schedule is None:
@@ -237,6 +256,8 @@ class ExecutorState:
         self.held[task] = event.nbytes
         self.unblock(task)
         if info.final:
+            out += self.publish_sources(task)
+            self.published.add(task)
             out.append(PutResult(task, self.take_done()))
         if not info.dependents:
             return out + self.release_if_unused(task)
@@ -333,6 +354,7 @@ class ExecutorState:
                 continue
             nbytes = self.held[dep]
             if nbytes is not None and nbytes <= budget:
+                writes += self.publish(dep)  # inline only once it is this task's one value
                 inline.append(dep)
                 budget -= nbytes
             else:
@@ -361,15 +383,53 @@ class ExecutorState:
     def release_if_unused(self, task: int) -> list:
         if self.keep.get(task) or task in self.delayed or task not in self.held:
             return []
+        # A value of several consumers goes only once published: a value derived from it may leave
+        # later, and a retry must then find this one rather than compute another for the others.
+        out = self.publish(task) if task in self.ran and len(self.tasks[task].dependents) > 1 else []
         self.keep.pop(task, None)
         del self.held[task]
-        return [Release(task)]
+        return [*out, Release(task)]
 
     def write(self, task: int) -> list:
+        """Write the output to the KV store (first writer wins), after what it derives from (below)."""
         if task in self.written:
             return []
+        out = self.publish_sources(task)
         self.written.add(task)
-        return [Write(task)]
+        self.published.add(task)
+        return [*out, Write(task)]
+
+    # --- exactly one result (settings.exactly_one_result) ---
+    def publish(self, task: int) -> list:
+        """Make a value computed here the task's one value before it leaves (inline, or in memory kept
+        for later): write it. Values from elsewhere were published by their producers."""
+        if not self.settings.exactly_one_result or task not in self.ran or task in self.published:
+            return []
+        return self.write(task)
+
+    def publish_sources(self, task: int) -> list:
+        """Before ``task``'s value leaves this invocation, publish the values it derives from that a
+        retry could otherwise compute again with another result: computed here, not published, with
+        more than one dependent (a single-dependent one is needed by nobody once ``task`` is out), found
+        through values computed here and not published."""
+        if not self.settings.exactly_one_result:
+            return []
+        sources, seen, stack = [], {task}, list(self.tasks[task].dependencies)
+        while stack:
+            dep = stack.pop()
+            if dep in seen or dep not in self.ran or dep in self.published:
+                continue
+            seen.add(dep)
+            if len(self.tasks[dep].dependents) > 1:
+                sources.append(dep)
+            stack.extend(self.tasks[dep].dependencies)
+        out = []
+        for source in sorted(sources):
+            if source not in self.written:
+                self.written.add(source)
+                self.published.add(source)
+                out.append(Write(source))
+        return out
 
     # --- the end ---
     def take_done(self) -> tuple[int, ...]:
@@ -422,6 +482,7 @@ HANDLERS = {
     InputsRead: ExecutorState.on_inputs_read,
     ClaimsRead: ExecutorState.on_claims_read,
     TaskComputed: ExecutorState.on_computed,
+    Published: ExecutorState.on_published,
     TaskErred: ExecutorState.on_erred,
     Registered: ExecutorState.on_registered,
     Cancelled: ExecutorState.on_cancelled,

@@ -26,6 +26,7 @@ class JobSettings:
     """The per-job knobs every executor of the job needs, copied by name from the client's config
     (``config.EXECUTOR_JOB_SETTINGS`` lists the same names), plus whether the proxy may be used."""
 
+    exactly_one_result: bool
     task_clustering: bool
     big_task_threshold: int
     max_task_fanout: int

@@ -137,9 +137,9 @@ def local_queue(cluster_token: str) -> str:
     return f"wk:invocations:{cluster_token}"
 
 
-def test_fault_marker(job: str, owner: str, task: int) -> str:
-    """Test-only: the fault hook killed this invocation at this task once already."""
-    return f"wk:test:killed:{job}:{owner}:{task}"
+def test_fault_marker(job: str, owner: str) -> str:
+    """Test-only: the fault hook killed this invocation once already."""
+    return f"wk:test:killed:{job}:{owner}"
 
 
 def ready_workers(queue: str) -> str:

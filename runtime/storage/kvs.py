@@ -8,6 +8,7 @@ refused with a clear message otherwise (``storage.chunks``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import partial
 
 from uhashring import HashRing
@@ -15,6 +16,22 @@ from uhashring import HashRing
 from ..errors import PayloadTooLargeError
 from . import bulk, chunks, keys
 from .metadata import delete_matching, unlink
+
+
+@dataclass
+class PipelinedWrite:
+    """An output's SET NX queued on another command's pipeline; ``stored`` once the reply is in."""
+
+    key: str
+    data: object
+    ttl_s: int
+    stored: bool | None = None
+
+    def queue(self, pipe) -> None:
+        pipe.set(self.key, self.data, ex=self.ttl_s, nx=True)
+
+    def answer(self, reply) -> None:
+        self.stored = bool(reply)
 
 
 class KVStore:
@@ -36,7 +53,9 @@ class KVStore:
     def node_of(self, key: str) -> str:
         return self.ring.get_node(key)
 
-    def put_output(self, job: str, task: int, data: bytes, key_name=None) -> None:
+    def put_output(self, job: str, task: int, data: bytes, key_name=None) -> bool:
+        """Store a task's output unless one is stored already (the first writer wins: a retry's or a
+        duplicate's value never replaces the one others may have read); whether this one was stored."""
         head, parts = chunks.split(data, self.max_value_bytes)
         if parts and not self.chunk_large_tasks:
             raise PayloadTooLargeError(
@@ -46,21 +65,17 @@ class KVStore:
             )
         for number, part in enumerate(parts):
             self._set(keys.output_chunk(job, task, number), part)
-        self._set(keys.output(job, task), head)
+        return self._set(keys.output(job, task), head)
 
-    def pipelined_put(self, job: str, task: int, data: bytes, connection):
-        """A function queueing the output's SET on ``connection``'s pipeline, when the output lives on that
-        connection's node and fits one value; else None."""
+    def pipelined_put(self, job: str, task: int, data: bytes, connection) -> PipelinedWrite | None:
+        """The output's first-writer-wins SET, to be queued on ``connection``'s pipeline before other
+        commands, when the output lives on that connection's node and fits one value; else None."""
         key = keys.output(job, task)
         node = self.node_of(key)
         if self.nodes[node] is not connection or len(data) > self.max_value_bytes:
             return None
-
-        def queue(pipe):
-            pipe.set(key, data, ex=self.ttl_s)
-            self.bytes_written[node] += len(data)
-
-        return queue
+        self.bytes_written[node] += len(data)
+        return PipelinedWrite(key, data, self.ttl_s)
 
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, memoryview | bytearray]:
         """Fetch several outputs, one MGET per node, each into a writable buffer of its own
@@ -89,10 +104,11 @@ class KVStore:
                 deleted[name] += delete_matching(client, keys.output_pattern(job))
         return deleted
 
-    def _set(self, key: str, data) -> None:
+    def _set(self, key: str, data) -> bool:
         node = self.node_of(key)
-        self.nodes[node].set(key, data, ex=self.ttl_s)
+        stored = self.nodes[node].set(key, data, ex=self.ttl_s, nx=True)
         self.bytes_written[node] += len(data)
+        return bool(stored)
 
     def _get_many(self, key_list: list[str]) -> list[memoryview | None]:
         by_node: dict[str, list[int]] = defaultdict(list)

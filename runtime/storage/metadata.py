@@ -117,7 +117,7 @@ class MetadataStore:
         """Register ``task`` on each (dependent, dependency count, delegate owner); None if cancelled.
 
         Withhold mode registers only where it completes the set, and marks the rest as held (delayed I/O).
-        ``before`` queues commands (an output's SET) to run first on this connection, in one round trip.
+        ``before`` (a ``kvs.PipelinedWrite``) goes first on this connection, in one round trip.
         """
         script_keys, args = registration.register_call(
             done_key=keys.done(job),
@@ -137,12 +137,16 @@ class MetadataStore:
             reply = self._register(keys=script_keys, args=args)
         else:
             pipe = self.redis.pipeline(transaction=False)
-            before(pipe)
+            before.queue(pipe)
             pipe.evalsha(self._register.sha, len(script_keys), *script_keys, *args)
-            try:
-                reply = pipe.execute()[-1]
-            except NoScriptError:  # first use on this server: the SET ran
+            stored, reply = pipe.execute(raise_on_error=False)
+            if isinstance(stored, Exception):
+                raise stored
+            before.answer(stored)
+            if isinstance(reply, NoScriptError):  # first use on this server: the SET ran
                 reply = self._register(keys=script_keys, args=args)
+            elif isinstance(reply, Exception):
+                raise reply
         return registration.parse_statuses(reply)
 
     def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> tuple[LeaseState, int]:

@@ -17,6 +17,7 @@ from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER
 from lambda_platform import (
     PLATFORM_URL,
     AsyncConfig,
+    Intrinsics,
     LambdaPlatform,
     PlatformSettings,
     TemplateError,
@@ -49,12 +50,23 @@ def stand_ins(redis_port: int = 6379, password: str = "") -> dict[str, str]:
     }
 
 
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:executor-failures"
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/executor-failures"
+
+
+def deployed_attributes(cdk_out) -> Intrinsics:
+    """What only a deployment knows of the template's resources: the on-failure queue's ARN and URL."""
+    resources = json.loads((cdk_out / "WukongStack.template.json").read_text())["Resources"]
+    (queue,) = [name for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    return Intrinsics(refs={queue: QUEUE_URL}, attributes={f"{queue}.Arn": QUEUE_ARN})
+
+
 def test_the_platform_reads_wukong_stacks_functions(synthesized):
     with pytest.raises(TemplateError) as raised:
-        load_functions(synthesized)
+        load_functions(synthesized, intrinsics=deployed_attributes(synthesized))
     for variable in DEPLOYMENT_ONLY:
         assert f"{EXECUTOR}: {variable} = " in str(raised.value)
-    specs = load_functions(synthesized, environment=stand_ins())
+    specs = load_functions(synthesized, intrinsics=deployed_attributes(synthesized), environment=stand_ins())
     assert set(specs) == {EXECUTOR, INVOKER}  # the stack's Node.js custom resource is not a Python function
     executor, invoker = specs[EXECUTOR], specs[INVOKER]
     assert (executor.handler, invoker.handler) == (EXECUTOR_HANDLER, INVOKER_HANDLER)
@@ -64,7 +76,9 @@ def test_the_platform_reads_wukong_stacks_functions(synthesized):
         next((layer / "python").glob(f"{name}-*.dist-info")).name.split("-")[0]
         for layer, name in zip(executor.layer_dirs, ("numpy", "dask"), strict=True)
     ] == ["numpy", "dask"]
-    assert executor.async_config == AsyncConfig()  # no EventInvokeConfig in the stack: Lambda's defaults
+    # The stack's EventInvokeConfig: Lambda's two retries, events no older than a job's deadline, and
+    # the events Lambda gives up on sent to the queue the client watches.
+    assert executor.async_config == AsyncConfig(2, WukongConfig().job_timeout_s, QUEUE_ARN)
     assert executor.environment["WUKONG_AWS_REGION"] == "us-east-1"  # Ref AWS::Region
     assert executor.environment["WUKONG_EXECUTOR_FUNCTION_NAME"] == EXECUTOR
 
@@ -78,7 +92,11 @@ def test_the_packaged_executor_imports_and_handles_an_invocation(
     port, password = redis_server
     settings = PlatformSettings(logs_dir=tmp_path / "logs")
     platform = LambdaPlatform.from_cdk_out(
-        synthesized, environment=stand_ins(port, password), settings=settings, runtime_dir=runtime_dir
+        synthesized,
+        intrinsics=deployed_attributes(synthesized),
+        environment=stand_ins(port, password),
+        settings=settings,
+        runtime_dir=runtime_dir,
     )
     job_settings = JobSettings.from_config(WukongConfig(), use_proxy=False)
     event = invocation("no-such-job", "L0", 0, 0, job_settings)
@@ -102,6 +120,7 @@ def test_the_invoker_function_fans_out_through_the_platform(synthesized, runtime
     functions = {
         INVOKER: load_functions(
             synthesized,
+            intrinsics=deployed_attributes(synthesized),
             environment=stand_ins(),
             function_environment={INVOKER: {"WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}},
         )[INVOKER],
