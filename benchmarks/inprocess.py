@@ -136,6 +136,13 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=30, help="functions to list")
     parser.add_argument("--reps", type=int, default=5, help="unprofiled runs; the median is shown")
     parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ncalls")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Wukong setting for the cluster (e.g. task_grouping=false: one invocation per leaf pair)",
+    )
     args = parser.parse_args(argv)
     found = {c.name: c for c in cases(args.size)}
     if args.case not in found:
@@ -144,7 +151,9 @@ def main(argv=None) -> int:
     from wukong import LocalCluster
 
     case = found[args.case]
-    with LocalCluster(progress="off", local_workers=1, max_local_workers=1) as cluster:
+    settings = {"progress": "off", "local_workers": 1, "max_local_workers": 1}
+    settings.update(item.split("=", 1) for item in args.set)
+    with LocalCluster(**settings) as cluster:
         run_in_process(case.build(), cluster, profile=False)  # warm: imports, scripts loaded in Redis
         runs = [run_in_process(case.build(), cluster, profile=False) for _ in range(args.reps)]
         plain = sorted(runs, key=lambda r: r["executor_cpu_s"])[len(runs) // 2]
