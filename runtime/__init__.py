@@ -24,8 +24,21 @@ from .errors import (
     VersionMismatchError,
     WukongError,
 )
-from .local.cluster import LocalCluster
-from .scheduler.client import Client
+
+# The cluster and the client import dask and numpy: loaded when first asked for, so that a process that
+# needs only a part of the package (the proxy, the invoker function) starts without them.
+LAZY = {"LocalCluster": ".local.cluster", "Client": ".scheduler.client"}
+
+
+def __getattr__(name: str):
+    if name in LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Client",

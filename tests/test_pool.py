@@ -68,3 +68,49 @@ def test_pool_grows_for_sleeping_tasks_and_the_job_runs_them_at_once():
         elapsed = time.monotonic() - started
         assert len(cluster.pool.workers) > 2
         assert elapsed < 16 * 0.3 / 2  # faster than two workers could have run them
+
+
+def module_loaded(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+def test_warm_imports_reach_every_idle_worker():
+    """The template imports a job's modules and the idle workers are forked again from it: a module
+    no worker had is loaded in each of them before any task asks for it."""
+    with LocalCluster(local_workers=2, max_local_workers=2) as cluster:
+        client = Client(cluster)
+        graph = {f"w{i}": (module_loaded, "colorsys") for i in range(4)}
+        assert client.get(graph, list(graph)) == (False,) * 4
+        cluster.warm(["colorsys"])  # right after a job: a worker may still be finishing its invocation
+        assert client.get(graph, list(graph)) == (True,) * 4
+        # A worker killed just after it popped an invocation gives it back, not counted as a death.
+        assert cluster.pool.retries.failed_jobs == 0 and not cluster.pool.retries.deaths
+
+
+def test_growth_counts_runnable_processes():
+    meter = PoolCpu()
+    meter.cores, meter.runnable = 2, 0.0
+    assert meter.room(10) == 10  # all sleeping: grow as the backlog asks
+    meter.runnable = 1.0
+    assert meter.room(10) == 1  # one core free
+    meter.runnable = 2.6
+    assert meter.room(10) == 0  # the cores are full: more workers only time-slice them
+
+
+def test_a_jobs_modules_are_named_from_its_functions_fused_subgraphs_and_objects():
+    import colorsys
+    import fractions
+
+    import dask.array as da
+
+    from wukong.scheduler.dag import as_task_graph
+    from wukong.scheduler.modules import task_modules
+
+    graph = as_task_graph({"a": (colorsys.rgb_to_hsv, 1, 1, 1), "b": (len, [fractions.Fraction(1, 3)])})
+    assert {"colorsys", "fractions"} <= set(task_modules(graph.values()))
+    (x,) = dask.optimize(da.ones(10, chunks=5).sum())
+    assert {"dask.array.wrap", "dask.array.core"} <= set(
+        task_modules(as_task_graph(x.__dask_graph__()).values())
+    )

@@ -34,6 +34,7 @@ def proxy(cluster):
             proxy_max_unauthenticated=MAX_UNAUTHENTICATED,
         )
     )
+    process.wait_ready()
     yield process
     process.close()
 

@@ -69,9 +69,9 @@ class LocalCluster:
         self.config = config.replace(**changes)
         stores = connect(self.config)  # fails here, clearly, if a given Redis is unreachable
         if self.config.use_local_proxy:
-            # Imported here: ``python -m wukong.local.proxy_process`` imports the package first.
             from .proxy_process import ProxyProcess
 
+            # The proxy and the worker template start at once, each on a core of its own.
             self.proxy = ProxyProcess(self.config)
             self.config = self.config.replace(
                 proxy_address=self.proxy.host, proxy_port=self.proxy.port, proxy_secret=self.proxy.secret
@@ -80,6 +80,8 @@ class LocalCluster:
         if self.proxy is not None:
             servers.append(self.proxy.process.pid)
         self.pool = WorkerPool(self.config, stores.mds.redis, server_pids=servers)
+        if self.proxy is not None:
+            self.proxy.wait_ready()
 
     def attach_aws(self) -> None:
         from .. import aws_sdk as sdk
@@ -95,6 +97,13 @@ class LocalCluster:
         server = RedisServer(self.config.redis_server, password, role=role)
         self.servers.append(server)
         return server
+
+    def warm(self, modules: list[str]) -> None:
+        """Before a job's executors start, have the local workers hold the modules its tasks come from
+        (``pool.warm``). On AWS an execution environment imports what the handler module imports at
+        init, outside the handler (numpy, dask.array); a job's own modules it imports on first use."""
+        if self.pool is not None:
+            self.pool.warm(modules)
 
     def platform(self, config=None) -> platforms.Platform:
         """A client's stores and the invoker of its leaf bursts (``config``: the client's, if it has its own)."""

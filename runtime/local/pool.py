@@ -35,6 +35,7 @@ TEMPLATE_RESTARTS = 3
 TEMPLATE_RESTART_WINDOW_S = 60.0
 SUPERVISOR_STOP_TIMEOUT_S = 15.0  # a restart under way: a template's start-up and its workers' exit
 WARM_UP_TIMEOUT_S = 120.0
+WARM_IMPORT_TIMEOUT_S = 120.0  # a job's modules imported by the template (scikit-learn: seconds)
 EXTRA_WORKER_IDLE_EXIT_S = 30.0
 # One BLAS thread per worker: the pool, not BLAS, provides the parallelism (as one Lambda per task).
 SINGLE_THREADED = {
@@ -54,25 +55,40 @@ class PoolCpu:
     """Do the workers wait (sleep, I/O) rather than compute? Over the last CPU_WINDOW_S, the CPU use
     (from /proc/<pid>/stat) of the workers and the cluster's own servers (redis-server, the proxy: a
     worker waiting on a busy Redis is not idle) below half of the cores they could use means more
-    workers would run more. Where /proc is missing, always yes (grow on backlog alone, as before)."""
+    workers would run more; and how many of those processes were runnable (state R: computing,
+    importing, unpickling), on average over the window, says how many more the cores can take. Where
+    /proc is missing, always yes with none runnable (grow on backlog alone)."""
 
     def __init__(self):
         self.cores = os.cpu_count() or 1
         self.since, self.cpu_s, self.answer, self.backlog_all_along = time.monotonic(), None, False, False
+        self.samples: list[int] = []
+        self.runnable = 0.0  # mean runnable processes over the last full window
 
     def workers_wait(self, pids: list[int], backlog: bool) -> bool:
         """True when, over the last full window, invocations queued all along and the workers still
         used under half of the cores they could: they wait, so more of them would run more."""
         now = time.monotonic()
         self.backlog_all_along = self.backlog_all_along and backlog
+        self.samples.append(sum(self.state(pid) == "R" for pid in pids))
         if now - self.since < CPU_WINDOW_S:
             return self.answer
         cpu_s = sum(self.read(pid) for pid in pids)
         if self.cpu_s is not None and pids:
             busy_cores = (cpu_s - self.cpu_s) / (now - self.since)
             self.answer = self.backlog_all_along and busy_cores < 0.5 * min(len(pids), self.cores)
-        self.since, self.cpu_s, self.backlog_all_along = now, cpu_s, backlog
+            self.runnable = sum(self.samples) / len(self.samples)
+        self.since, self.cpu_s, self.backlog_all_along, self.samples = now, cpu_s, backlog, []
         return self.answer
+
+    def room(self, wanted: int) -> int:
+        """How many of ``wanted`` more workers the cores can take now: all when nothing of ours is
+        runnable (the workers sleep or wait: more of them run more, as for sleeping tasks), none
+        when runnable processes fill the cores, one per idle core in between (importing, computing
+        workers are runnable: more of them would only time-slice the same cores)."""
+        if self.runnable < 0.5:
+            return wanted
+        return max(0, min(wanted, round(self.cores - self.runnable)))
 
     @staticmethod
     def read(pid: int) -> float:
@@ -82,6 +98,15 @@ class PoolCpu:
             return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
         except (OSError, IndexError, ValueError):
             return 0.0
+
+    @staticmethod
+    def state(pid: int) -> str:
+        """The process' state letter (R running or runnable, S sleeping, D disk wait...), or ''."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return ""
 
 
 def pool_size(config: WukongConfig) -> tuple[int, int]:
@@ -107,6 +132,8 @@ class WorkerPool:
         self.slots = Slots.create(self.max_size)
         self.free_slots = list(range(self.max_size))[::-1]
         self.slot_of: dict[str, int] = {}  # worker id -> its slot
+        self.warmed: set[str] = set()  # modules the template was asked to import (warm)
+        self.recycled: set[str] = set()  # workers killed to be forked again from a warmer template
         self.forks = 0
         self.template_restarts: list[float] = []  # when, within the last TEMPLATE_RESTART_WINDOW_S
         self.failure: str | None = None  # why the pool gave up; the cluster reports it
@@ -197,7 +224,7 @@ class WorkerPool:
         backlog, ready = pipe.execute()
         waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
         if backlog and backlog_seen and waiting and ready >= len(self.workers):
-            for _ in range(min(backlog, self.max_size - len(self.workers))):
+            for _ in range(meter.room(min(backlog, self.max_size - len(self.workers)))):
                 self.spawn(extra=True)
         return backlog > 0
 
@@ -205,7 +232,9 @@ class WorkerPool:
         with self.lock:
             exited, self.exited = self.exited, []
         for worker_id, code in exited:
-            self.forget(worker_id, code)
+            recycled = worker_id in self.recycled
+            self.recycled.discard(worker_id)
+            self.forget(worker_id, None if recycled else code)  # a recycled one's invocation is not at fault
             if code != 0 or len(self.workers) < self.size:
                 self.spawn(extra=len(self.workers) >= self.size)
 
@@ -264,6 +293,36 @@ class WorkerPool:
         self.template = self.start_template()
         for _ in range(self.size):
             self.spawn(extra=False)
+
+    def warm(self, modules: list[str]) -> None:
+        """Before a job's executors start: have the template import the modules its tasks come from,
+        and fork the idle workers again from it, so that no worker imports them itself (on 2 cores,
+        a dozen workers each importing scikit-learn took tens of seconds). Each module once."""
+        new = [name for name in modules if name not in self.warmed]
+        if not new:
+            return
+        self.warmed.update(new)
+        answer = self.template.warm(new, WARM_IMPORT_TIMEOUT_S)
+        if answer is None or answer[0] == 0:
+            return  # the template died (the supervisor restarts it), or nothing was new to it
+        self.recycle_workers()
+
+    def recycle_workers(self) -> None:
+        """Replace the workers by new ones forked from the template: the idle ones now, the busy ones
+        when they finish their invocation (they see the generation change and leave)."""
+        if self.slots is None:
+            return
+        self.slots.next_generation()
+        with self.lock:
+            idle = [
+                (w, pid)
+                for w, pid in self.workers.items()
+                if pid and self.slots.read(self.slot_of[w]) is None
+            ]
+            self.recycled.update(w for w, _ in idle)
+        for _, pid in idle:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def pids(self) -> list[int]:
         with self.lock:

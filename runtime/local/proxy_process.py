@@ -11,20 +11,26 @@ import sys
 from ..config import WukongConfig
 from ..errors import WukongError
 from ..proxy.server import READY_LINE
-from .processes import describe_exit, runtime_env, spawn, stop
+from .processes import describe_exit, free_port, runtime_env, spawn, stop
 
 
 class ProxyProcess:
+    """Started at once on a port chosen here (so that the workers' settings can name it while the proxy
+    still starts); :meth:`wait_ready` returns when it listens."""
+
     def __init__(self, config: WukongConfig):
         self.secret = secrets.token_urlsafe(24)
+        self.host, self.port = "127.0.0.1", free_port()
         env = runtime_env(config.replace(proxy_secret=self.secret))
         self.process = spawn(
-            [sys.executable, "-m", "wukong.proxy", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "wukong.proxy", "--host", self.host, "--port", str(self.port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
         )
+
+    def wait_ready(self) -> None:
         line = self.process.stdout.readline()
         self.process.stdout.close()  # nothing else comes on it; logs go to stderr
         if not line.startswith(READY_LINE):
@@ -33,8 +39,6 @@ class ProxyProcess:
                 f"the local KV-store proxy did not start (it said {line!r} and "
                 f"{describe_exit(self.process.poll())}); its error is printed above"
             )
-        self.host, port = line[len(READY_LINE) :].strip().rsplit(":", 1)
-        self.port = int(port)
 
     def close(self) -> None:
         stop(self.process)

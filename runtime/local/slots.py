@@ -8,7 +8,9 @@ the task that killed a worker, and to find the workers still in a task of a job 
 there is no ``memfd_create`` (not Linux), there are no slots: errors name the invocation's first task.
 
 A slot is ``(sequence, job, owner, task)``; the writer makes the sequence odd while it writes (a
-seqlock), so a reader never takes half a write for a whole one.
+seqlock), so a reader never takes half a write for a whole one. After the slots, one counter: the
+pool's *generation*, bumped when the worker template imported more modules; a worker born in an older
+generation leaves before its next invocation (``worker.py``), so that a warmer one replaces it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import struct
 from dataclasses import dataclass
 
 SLOT = struct.Struct("<Q16s16sq")  # sequence, job id, owner, task (-1: between tasks)
+GENERATION = struct.Struct("<Q")
 ENV_FD = "WUKONG_SLOTS_FD"  # the template's and the workers' inherited descriptor
 ENV_INDEX = "WUKONG_WORKER_SLOT"  # a worker's own slot
 READ_ATTEMPTS = 100
@@ -34,14 +37,14 @@ class Running:
 class Slots:
     def __init__(self, fd: int, count: int):
         self.fd, self.count = fd, count
-        self.map = mmap.mmap(fd, count * SLOT.size)
+        self.map = mmap.mmap(fd, count * SLOT.size + GENERATION.size)
 
     @classmethod
     def create(cls, count: int) -> Slots | None:
         if not hasattr(os, "memfd_create"):
             return None
         fd = os.memfd_create("wukong-worker-slots", 0)  # inherited across fork and exec (no CLOEXEC)
-        os.ftruncate(fd, count * SLOT.size)
+        os.ftruncate(fd, count * SLOT.size + GENERATION.size)
         return cls(fd, count)
 
     @classmethod
@@ -81,6 +84,13 @@ class Slots:
                 return Running(job, owner.rstrip(b"\0").decode(), None if task < 0 else task)
         return None  # a writer stopped half-way (it died): nothing to say
 
+    def generation(self) -> int:
+        return GENERATION.unpack_from(self.map, self.count * SLOT.size)[0]
+
+    def next_generation(self) -> None:
+        """Workers born before this leave before their next invocation (one writer: the pool)."""
+        GENERATION.pack_into(self.map, self.count * SLOT.size, self.generation() + 1)
+
     def clear(self, index: int) -> None:
         self.write(index, None, None, None)
 
@@ -94,6 +104,11 @@ class WorkerSlot:
 
     def __init__(self, slots: Slots, index: int):
         self.slots, self.index = slots, index
+        self.born = slots.generation()
+
+    def stale(self) -> bool:
+        """Was the template warmed since this worker was forked? Then it should leave for a warmer one."""
+        return self.slots.generation() != self.born
 
     def __call__(self, job: str | None, owner: str | None, task: int | None) -> None:
         self.slots.write(self.index, job, owner, task)

@@ -32,6 +32,9 @@ class WorkerTemplate:
                 "its error is printed above"
             )
         self.gone = threading.Event()  # set when its report pipe closes: it died, or close()
+        self.lock = threading.Lock()  # one command line at a time on its stdin
+        self.warmed = threading.Event()  # its answer to the last "import"
+        self.warm_answer: tuple[int, list[str]] = (0, [])
         threading.Thread(
             target=self.read_reports, args=(on_report,), name="wukong-template-reports", daemon=True
         ).start()
@@ -43,23 +46,43 @@ class WorkerTemplate:
     def read_reports(self, on_report) -> None:
         try:
             for line in self.process.stdout:
-                if line.split():
-                    on_report(line.split())
+                words = line.split()
+                if words and words[0] == "imported":
+                    self.warm_answer = (int(words[2]), words[3:])
+                    self.warmed.set()
+                elif words:
+                    on_report(words)
         except (OSError, ValueError):  # the pipe was closed under us by close()
             pass
         finally:
             self.gone.set()
 
-    def fork(self, worker_id: str, idle_exit_s: float, slot: int) -> bool:
-        """Ask for a worker; False when the template is gone (the pool then starts a new one)."""
+    def warm(self, modules: list[str], timeout_s: float) -> tuple[int, list[str]] | None:
+        """Have the template import ``modules`` (workers forked afterwards inherit them): (how many
+        modules it imported anew, the ones that failed), or None when it did not answer within
+        ``timeout_s`` (it died)."""
+        with self.lock:
+            self.warmed.clear()
+            if not self.send("import " + " ".join(modules)):
+                return None
+        if not self.warmed.wait(timeout_s):
+            return None
+        return self.warm_answer
+
+    def send(self, line: str) -> bool:
         if self.gone.is_set():
             return False
         try:
-            self.process.stdin.write(f"spawn {worker_id} {idle_exit_s} {slot}\n")
+            self.process.stdin.write(line + "\n")
             self.process.stdin.flush()
             return True
         except (OSError, ValueError):  # BrokenPipeError: it died since
             return False
+
+    def fork(self, worker_id: str, idle_exit_s: float, slot: int) -> bool:
+        """Ask for a worker; False when the template is gone (the pool then starts a new one)."""
+        with self.lock:
+            return self.send(f"spawn {worker_id} {idle_exit_s} {slot}")
 
     def exit_code(self, timeout_s: float = 1.0) -> int | None:
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -37,13 +37,15 @@ def main(idle_exit_s: float = 0) -> None:
     queue = platform.invoker.queue
     inflight = keys.inflight(queue, worker_id)
     redis = platform.stores.mds.redis
-    import dask.array  # noqa: F401  (warm: the first task should not pay for imports)
 
     with_backoff(lambda: redis.sadd(keys.ready_workers(queue), worker_id), worker_id)
 
     idle_since = time.monotonic()
     finished = None
     while os.getppid() == parent:
+        if platform.observer is not None and platform.observer.stale():
+            with_backoff(partial(acknowledge, redis, inflight, finished), worker_id)
+            return  # the pool forks a warmer worker in its place
         item = with_backoff(partial(pop, redis, queue, inflight, finished), worker_id)
         finished = None
         if item is None:
@@ -57,6 +59,11 @@ def main(idle_exit_s: float = 0) -> None:
             traceback.print_exc()
         finished = item
         idle_since = time.monotonic()
+
+
+def acknowledge(redis, inflight: str, finished: bytes | None) -> None:
+    if finished is not None:
+        redis.lrem(inflight, 1, finished)
 
 
 def pop(redis, queue: str, inflight: str, finished: bytes | None):

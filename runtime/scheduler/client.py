@@ -14,6 +14,7 @@ from ..errors import RedisUnreachableError
 from .dag import as_task_graph, build_dag, check_requested, client_finalizers, flat_keys, repack
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
+from .modules import task_modules
 from .sizes import chunk_bytes
 
 
@@ -52,6 +53,7 @@ class Client:
             dag = group_leaves(dag, self.cluster.concurrency)
         if self.config.cluster_reductions:
             dag = cluster_reductions(dag, chunk_bytes(dsk, dag.keys))
+        self.cluster.warm(task_modules(dag.specs))
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             try:
                 values, report = run_job(
