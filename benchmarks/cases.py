@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from examples import workloads
 
+from . import real_graphs
+
 SIZES = ("quick", "seed")
 SLEEP_TREE_LEAVES = 64
 SLEEP_TREE_DELAY_S = 0.1
@@ -76,5 +78,14 @@ def cases(size: str) -> list[Case]:
         found.append(gemm_case(10_000, 1000))
     found += [
         seed_case(name, small) for name in ("svd", "svd_compressed", "tsqr", "qr", "cholesky", "svc_predict")
+    ]
+    found += [
+        Case(
+            "df_groupby_apply",
+            real_graphs.df_groupby_apply.__doc__ or "",
+            real_graphs.df_groupby_apply,
+            "compute",
+        ),
+        Case("stencil_2d", "2-D map_overlap, 1200² of 60² chunks, summed", real_graphs.stencil_2d, "compute"),
     ]
     return found

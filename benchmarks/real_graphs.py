@@ -33,6 +33,7 @@ def spread(group: pd.DataFrame) -> pd.Series:
 
 
 def df_groupby_apply():
+    """64 partitions of random rows, a groupby-apply over a task shuffle, summed."""
     import dask.dataframe as dd
 
     meta = random_partition(0).iloc[:0]

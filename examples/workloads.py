@@ -138,9 +138,11 @@ def as_tuple(collection) -> tuple:
 
 
 def same_result(a, b) -> bool:
-    """Compare one workload's outputs (arrays with allclose, anything else with ==)."""
+    """Compare one workload's outputs (arrays and pandas objects with allclose, anything else with ==)."""
     a, b = as_tuple(a), as_tuple(b)
     return len(a) == len(b) and all(
-        np.allclose(x, y) if isinstance(x, np.ndarray) or isinstance(y, np.ndarray) else x == y
+        np.allclose(np.asarray(x), np.asarray(y))
+        if hasattr(x, "__array__") or hasattr(y, "__array__")
+        else x == y
         for x, y in zip(a, b, strict=True)
     )
