@@ -59,7 +59,7 @@ def run_in_process(collection, cluster, profile: bool = True) -> dict:
     import wukong.executor.handler as handler
 
     # The executor gets its own connections (as a worker has) and this process's queue.
-    handler._PLATFORM = Platform(connect(cluster.config), invoker)
+    handler._PLATFORM = Platform(connect(cluster.config, fast=True), invoker)  # as an executor has
     round_trips = collections.Counter()
     original = redis.connection.AbstractConnection.send_packed_command
 

@@ -32,6 +32,10 @@ FAILURE_POLL_WAIT_S = 2.0  # SQS long poll per receive; bounds how late a record
 # A record of a job this client does not run is left for the client that does: it is received invisible
 # for this long, then other watchers of the queue see it again.
 FAILURE_FOREIGN_VISIBILITY_S = 5
+# What starting one more executor costs, measured: a local warm worker ~1-2 ms of queue, pop and set-up
+# (benchmarks/README.md); an asynchronous Invoke call ~20-50 ms before the function runs, more when cold.
+LOCAL_INVOCATION_COST_S = 0.002
+LAMBDA_INVOCATION_COST_S = 0.03
 LAMBDA_DEFAULT_RETRY_ATTEMPTS = 2  # Lambda retries a failed asynchronous invocation twice by default
 LAMBDA_MAX_RETRY_ATTEMPTS = 2  # and at most twice (MaximumRetryAttempts: 0-2)
 REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024  # Redis' proto-max-bulk-len default
@@ -53,6 +57,7 @@ TEST_ENV_PREFIX = "WUKONG_TEST_"
 # the client's shape the job before it runs.
 EXECUTOR_JOB_SETTINGS = (
     "exactly_one_result",
+    "invocation_cost_s",
     "task_clustering",
     "big_task_threshold",
     "max_task_fanout",
@@ -125,6 +130,12 @@ class WukongConfig:
     # executor, and a retry re-uses it. Off: a retry recomputes (fine for pure tasks), with fewer writes.
     exactly_one_result: bool = True
 
+    # What starting an executor costs (local: a queue round trip and a warm worker; AWS: an Invoke call
+    # and maybe a cold start). A claimed dependent estimated to run for less than this runs where its
+    # input is rather than in an executor of its own, up to LOCAL_WORK_INVOCATIONS of them in a row.
+    # 0: the platform's (LOCAL_INVOCATION_COST_S, LAMBDA_INVOCATION_COST_S).
+    invocation_cost_s: float = 0.0
+
     # --- locality ---
     task_clustering: bool = True  # also switches delayed I/O
     task_grouping: bool = True  # fold subtrees of leaves into one task when the DAG outgrows the platform
@@ -168,6 +179,9 @@ class WukongConfig:
             object.__setattr__(self, name, coerce(name, getattr(self, name)))
         if self.max_payload_bytes == 0:  # frozen: the platform's limit is filled in once, here
             object.__setattr__(self, "max_payload_bytes", default_payload_bytes(self.mode))
+        if self.invocation_cost_s == 0:
+            cost = LAMBDA_INVOCATION_COST_S if self.mode == "aws" else LOCAL_INVOCATION_COST_S
+            object.__setattr__(self, "invocation_cost_s", cost)
         validate(self)
 
     def replace(self, **changes) -> WukongConfig:
@@ -206,6 +220,7 @@ def validate(config: WukongConfig) -> None:
         "num_lambda_invokers",
         "max_task_fanout",
         "max_payload_bytes",
+        "invocation_cost_s",
         "big_task_threshold",
         "max_value_bytes",
         "job_timeout_s",

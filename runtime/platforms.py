@@ -42,7 +42,7 @@ class Platform:
 def build(config: WukongConfig, role: Role, *, stores: Stores | None = None, duplicate: bool | None = None):
     """The stores, invoker and proxy client of a process in ``role``. ``stores``: reuse connections made
     already; ``duplicate``: the test hook's duplicate deliveries, as read when the cluster was made."""
-    stores = stores or connect(config)
+    stores = stores or connect(config, fast=role is Role.EXECUTOR)
     return Platform(stores, make_invoker(config, role, stores, duplicate), make_proxy_client(config, role))
 
 

@@ -69,6 +69,7 @@ def add(*xs):
 
 SETTINGS = JobSettings(
     exactly_one_result=True,
+    invocation_cost_s=0.002,
     task_clustering=True,
     big_task_threshold=100,
     max_task_fanout=3,
@@ -78,10 +79,10 @@ SETTINGS = JobSettings(
 )
 
 
-def schedules(dsk: dict, requested: list) -> dict:
+def schedules(dsk: dict, requested: list, durations=None) -> dict:
     """{schedule id: Schedule} of the dask graph, as the static scheduler makes them."""
     dag = build_dag(dsk, requested)
-    return {s.id: s for s in build_schedules(dag, partition(dag))}
+    return {s.id: s for s in build_schedules(dag, partition(dag), durations)}
 
 
 class Machine:
@@ -435,3 +436,25 @@ def test_a_retry_reuses_the_value_an_earlier_delivery_published():
     assert m(Registered(0, FINISH, (1, 2), (OURS, DELEGATED), False, 0.0)) == [Invoke((2,), inline=((0,),))]
     assert m(Idle(0.0)) == [ReadPublished(1, final=False)]
     assert m(Published(1, None)) == [Compute(1, measure=True)]  # not published: nobody saw it; compute
+
+
+def test_a_cheap_dependent_runs_here_instead_of_in_an_executor_of_its_own():
+    """c was seen to take 0.1 ms, less than an invocation costs (2 ms): the leaf runs it after b rather
+    than delegating and invoking it. A dependent of unknown duration is invoked as before."""
+    from wukong.scheduler.durations import Durations
+
+    durations = Durations()
+    durations.learn([{"key": "c", "start": 0.0, "end": 0.0001}])
+    m = Machine("L0", schedules(DIAMOND, ["d"], durations)[0])
+    m.start()
+    m(Idle(0.0))
+    m(TaskComputed(0, SMALL))
+    assert m(Registered(0, FINISH, (1, 2), (READY, READY), False, 0.0)) == []
+    assert m.state.ready == [2, 1]  # b (the become) first, then c
+    unknown = Machine("L0", schedules(DIAMOND, ["d"], Durations())[0])
+    unknown.start()
+    unknown(Idle(0.0))
+    unknown(TaskComputed(0, SMALL))
+    assert unknown(Registered(0, FINISH, (1, 2), (READY, READY), False, 0.0))[-1] == Invoke(
+        (2,), inline=((0,),)
+    )

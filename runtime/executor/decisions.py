@@ -11,7 +11,8 @@ After a task finishes, its executor registers the output on every dependent and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..protocol.registration import Status
@@ -19,6 +20,9 @@ from ..protocol.registration import Status
 # Delayed I/O re-checks with exponential back-off between these bounds.
 DELAY_FIRST_CHECK_S = 0.005
 DELAY_MAX_BACKOFF_S = 0.25
+# At most this many cheap dependents of one fan-out run here instead of in executors of their own: the
+# work given up to one executor stays under this many invocations' cost.
+LOCAL_WORK_INVOCATIONS = 8
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,22 @@ def plan_fanout(
             d for d, s in zip(dependents, statuses, strict=True) if s in (Status.WITHHELD, Status.WRITE_NOW)
         ),
         write_now=Status.WRITE_NOW in by_status,
+    )
+
+
+def run_cheap_here(plan: Fanout, estimates: Mapping[int, float | None], invocation_cost_s: float) -> Fanout:
+    """Of the dependents ``plan`` would invoke, run here those estimated (``TaskInfo.estimate_s``) to
+    take less than starting an executor costs, up to LOCAL_WORK_INVOCATIONS of them: a getitem or a
+    small concatenate finishes before another executor would have started. Unknown estimates stay
+    invoked: parallelism is given up only for work known to be cheap."""
+    cheap = [d for d in plan.invoke if (estimates.get(d) or invocation_cost_s) < invocation_cost_s]
+    cheap = cheap[:LOCAL_WORK_INVOCATIONS]
+    if not cheap:
+        return plan
+    return dataclasses.replace(
+        plan,
+        run_locally=plan.run_locally + tuple(cheap),
+        invoke=tuple(d for d in plan.invoke if d not in cheap),
     )
 
 

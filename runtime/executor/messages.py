@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from ..protocol.registration import LeaseState, Status
-from ..protocol.schedule import Schedule
+from ..protocol.schedule import EncodedSchedule, Schedule
 
 
 class Purpose(Enum):
@@ -36,13 +36,13 @@ class LeaseAnswered:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    schedule: Schedule | None  # None: the job's keys are gone (it ended)
+    schedule: Schedule | EncodedSchedule | None  # None: the job's keys are gone (it ended)
     inline: Mapping[int, int]  # inputs that came in the payload: task -> serialized bytes
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleLoaded:
-    schedule: Schedule | None  # None: the job's keys are gone
+    schedule: Schedule | EncodedSchedule | None  # None: the job's keys are gone
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ The state, all plain data (task ids are the job DAG's integers)::
   owner, start, schedule_id  the invocation (``L<leaf>`` or ``I<task>``), its first task and schedule
   settings, payload_py       the job's ``JobSettings``; the client's Python version
   leased, attempt            this delivery holds the run lease; which delivery it is (2+: a retry)
-  tasks:      {id: TaskInfo} every task of the schedules loaded so far
+  tasks:      {id: TaskInfo} every task of the schedules loaded so far (each decoded when first used)
   schedules:  {schedule id}  the schedules loaded
   held:       {id: bytes}    outputs in the shell's memory, with their serialized size (None: unmeasured)
   written:    {id}           outputs durable in the KV store, written by this invocation
@@ -48,8 +48,8 @@ from ..errors import VersionMismatchError
 from ..protocol import counters as names
 from ..protocol.payload import PY_VERSION, JobSettings, is_leaf_owner, payload_room
 from ..protocol.registration import LeaseState
-from ..protocol.schedule import Schedule, TaskInfo
-from .decisions import Backoff, Fanout, plan_fanout, writes_before_registering
+from ..protocol.schedule import EncodedSchedule, Schedule, TaskInfo, TaskTable
+from .decisions import Backoff, Fanout, plan_fanout, run_cheap_here, writes_before_registering
 from .messages import (
     AcquireLease,
     Cancelled,
@@ -102,7 +102,7 @@ class ExecutorState:
     payload_py: str = ""
     leased: bool = False
     attempt: int = 0
-    tasks: dict[int, TaskInfo] = field(default_factory=dict)
+    tasks: TaskTable = field(default_factory=TaskTable)
     schedules: set[int] = field(default_factory=set)
     held: dict[int, int | None] = field(default_factory=dict)
     written: set[int] = field(default_factory=set)
@@ -152,10 +152,9 @@ class ExecutorState:
         self.ready.append(self.start)
         return []
 
-    def add_schedule(self, schedule: Schedule) -> None:
+    def add_schedule(self, schedule: Schedule | EncodedSchedule) -> None:
         self.schedules.add(schedule.id)
-        for info in schedule.tasks:
-            self.tasks.setdefault(info.id, info)
+        self.tasks.add(schedule)
 
     # --- the next step ---
     def on_idle(self, event: Idle) -> list:
@@ -308,6 +307,8 @@ class ExecutorState:
         return out + self.give_up(event.task, delay.pending)
 
     def act(self, task: int, plan: Fanout, now: float, release: bool = True) -> list:
+        estimates = {d: self.tasks[d].estimate_s for d in plan.invoke}
+        plan = run_cheap_here(plan, estimates, self.settings.invocation_cost_s)
         for dependent in reversed(plan.run_locally):
             self.run_here(dependent, task)
         out = []

@@ -27,6 +27,7 @@ class JobSettings:
     (``config.EXECUTOR_JOB_SETTINGS`` lists the same names), plus whether the proxy may be used."""
 
     exactly_one_result: bool
+    invocation_cost_s: float
     task_clustering: bool
     big_task_threshold: int
     max_task_fanout: int

@@ -30,6 +30,7 @@ class TaskInfo:
     become: int | None
     path: int
     final: bool
+    estimate_s: float | None = None  # how long it is expected to run (scheduler/durations.py), if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,53 @@ def encode_task(info: TaskInfo) -> bytes:
 
 
 def encode_schedule(
-    schedule_id: int, start: int, chain: tuple[int, ...], task_blobs: tuple[bytes, ...]
+    schedule_id: int,
+    start: int,
+    chain: tuple[int, ...],
+    task_ids: tuple[int, ...],
+    task_blobs: tuple[bytes, ...],
 ) -> bytes:
-    return pickle.dumps((schedule_id, start, chain, task_blobs), protocol=5)
+    return pickle.dumps((schedule_id, start, chain, task_ids, task_blobs), protocol=5)
 
 
-def decode_schedule(data: bytes) -> Schedule:
-    schedule_id, start, chain, task_blobs = pickle.loads(data)
-    return Schedule(schedule_id, start, chain, tuple(pickle.loads(blob) for blob in task_blobs))
+@dataclass(frozen=True, slots=True)
+class EncodedSchedule:
+    """A schedule as it travels: its tasks' infos still pickled, each decoded when first needed (an
+    invocation runs one or two of the tasks its schedule holds; ``TaskTable``)."""
+
+    id: int
+    start: int
+    chain: tuple[int, ...]
+    task_ids: tuple[int, ...]
+    task_blobs: tuple[bytes, ...]
+
+
+def decode_schedule(data: bytes) -> EncodedSchedule:
+    return EncodedSchedule(*pickle.loads(data))
+
+
+class TaskTable(dict):
+    """Task id -> ``TaskInfo``, decoded from its schedule's pickle when first asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.blobs: dict[int, bytes] = {}
+
+    def add(self, schedule: Schedule | EncodedSchedule) -> None:
+        if isinstance(schedule, EncodedSchedule):
+            for task, blob in zip(schedule.task_ids, schedule.task_blobs, strict=True):
+                if not dict.__contains__(self, task):
+                    self.blobs.setdefault(task, blob)
+        else:
+            for info in schedule.tasks:
+                self.setdefault(info.id, info)
+
+    def __missing__(self, task: int) -> TaskInfo:
+        info = self[task] = pickle.loads(self.blobs.pop(task))
+        return info
+
+    def __contains__(self, task) -> bool:
+        return dict.__contains__(self, task) or task in self.blobs
+
+    def get(self, task, default=None):
+        return self[task] if task in self else default  # noqa: SIM401 - dict.get would skip __missing__

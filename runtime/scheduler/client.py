@@ -12,6 +12,7 @@ from ..config import with_job_settings
 from ..diagnostics.progress import progress_hooks
 from ..errors import RedisUnreachableError
 from .dag import as_task_graph, build_dag, check_requested, client_finalizers, flat_keys, repack
+from .durations import Durations
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
 from .modules import task_modules
@@ -34,6 +35,7 @@ class Client:
         self.config = with_job_settings(cluster.config, **kwargs)
         platform = cluster.platform(self.config)
         self.stores, self.invoker = platform.stores, platform.invoker
+        self.durations = Durations()  # how long this client's tasks took, per key prefix
         self._last_report = None  # a Future: the report completes after the results return
         self._scheduler_context = None
 
@@ -66,6 +68,7 @@ class Client:
                     check=self.cluster.check,
                     failures=getattr(self.cluster, "failures", None),
                     concurrency_limit=self.cluster.concurrency,
+                    durations=self.durations,
                 )
             except RedisUnreachableError:
                 self.cluster.check()  # a closed cluster, or which process of it died, says more

@@ -46,6 +46,7 @@ def run_job(
     check=None,
     failures=None,
     concurrency_limit: int = 0,
+    durations=None,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
     task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
@@ -61,7 +62,7 @@ def run_job(
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
-    encoded = encode_schedules(build_schedules(dag, part))
+    encoded = encode_schedules(build_schedules(dag, part, durations))
     settings = wire.JobSettings.from_config(config, use_proxy)
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
@@ -103,6 +104,8 @@ def run_job(
 
     def finish() -> JobReport:
         counters, timings = collect_stats(mds, job, len(payloads))
+        if durations is not None:
+            durations.learn(timings)  # the next jobs' estimates (``durations.py``)
         kvs_keys = end_job(job, dag, stores, keep_keys)
         return build_report(
             job,

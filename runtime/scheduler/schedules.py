@@ -91,7 +91,7 @@ def chain_of(part: Partition, path: int) -> list[int]:
     return chain
 
 
-def task_info(dag: Dag, part: Partition, task: int) -> TaskInfo:
+def task_info(dag: Dag, part: Partition, task: int, durations=None) -> TaskInfo:
     return TaskInfo(
         id=task,
         key=dag.keys[task],
@@ -102,11 +102,13 @@ def task_info(dag: Dag, part: Partition, task: int) -> TaskInfo:
         become=part.become[task],
         path=part.path_of[task],
         final=task in dag.finals,
+        estimate_s=durations.estimate(dag.keys[task], dag.specs[task]) if durations is not None else None,
     )
 
 
-def build_schedules(dag: Dag, part: Partition) -> list[Schedule]:
-    infos = [task_info(dag, part, t) for t in range(len(dag))]
+def build_schedules(dag: Dag, part: Partition, durations=None) -> list[Schedule]:
+    """``durations``: a ``scheduler.durations.Durations`` whose estimates the task infos carry."""
+    infos = [task_info(dag, part, t, durations) for t in range(len(dag))]
     schedules = []
     for path, start in enumerate(part.path_starts):
         chain = chain_of(part, path)
@@ -130,5 +132,8 @@ def encode_schedules(schedules: list[Schedule]) -> dict[int, bytes]:
                 except Exception as exc:
                     raise UnpicklableTaskError(info.key, f"{type(exc).__name__}: {exc}") from exc
     return {
-        s.id: encode_schedule(s.id, s.start, s.chain, tuple(blobs[i.id] for i in s.tasks)) for s in schedules
+        s.id: encode_schedule(
+            s.id, s.start, s.chain, tuple(i.id for i in s.tasks), tuple(blobs[i.id] for i in s.tasks)
+        )
+        for s in schedules
     }

@@ -29,7 +29,8 @@ class Stores:
     kvs: KVStore
 
 
-def connect(config: WukongConfig) -> Stores:
+def connect(config: WukongConfig, fast: bool = False) -> Stores:
+    """``fast``: an executor's stores, whose hot MDS commands take ``storage/fastpath.py``."""
     password = config.mds_password or secret_value(config.redis_password_secret_arn, "password", config)
     host, port = config.mds_address
     mds_client = redis_client(host, port, password, config, MDS_ROLE)
@@ -47,7 +48,7 @@ def connect(config: WukongConfig) -> Stores:
         max_value_bytes=config.max_value_bytes,
         chunk_large_tasks=config.chunk_large_tasks,
     )
-    return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes), kvs)
+    return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes, fast=fast), kvs)
 
 
 class FramesPacker(PythonRespSerializer):

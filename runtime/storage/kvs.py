@@ -15,7 +15,9 @@ from uhashring import HashRing
 
 from ..errors import PayloadTooLargeError
 from . import bulk, chunks, keys
+from .fastpath import FAST_VALUE_BYTES
 from .metadata import delete_matching, unlink
+from .serialization import Frames
 
 
 @dataclass
@@ -29,6 +31,10 @@ class PipelinedWrite:
 
     def queue(self, pipe) -> None:
         pipe.set(self.key, self.data, ex=self.ttl_s, nx=True)
+
+    def command(self) -> tuple:
+        """The same SET as a command tuple (for ``storage/fastpath.py``: ``data`` is small bytes)."""
+        return ("SET", self.key, self.data, "EX", self.ttl_s, "NX")
 
     def answer(self, reply) -> None:
         self.stored = bool(reply)
@@ -75,6 +81,8 @@ class KVStore:
         if self.nodes[node] is not connection or len(data) > self.max_value_bytes:
             return None
         self.bytes_written[node] += len(data)
+        if isinstance(data, Frames) and len(data) <= FAST_VALUE_BYTES:
+            data = data.to_bytes()  # small: joined now (redis-py's packer would join it too)
         return PipelinedWrite(key, data, self.ttl_s)
 
     def get_outputs(self, job: str, tasks: list[int]) -> dict[int, memoryview | bytearray]:

@@ -18,12 +18,14 @@ from ..config import REDIS_MAX_VALUE_BYTES
 from ..protocol import registration
 from ..protocol.registration import LeaseState, Status
 from . import bulk, chunks, keys
+from .fastpath import FAST_VALUE_BYTES, FastPath
 
 
 class MetadataStore:
     """Job bookkeeping on the MDS Redis. ``bytes_written`` counts what this process wrote."""
 
-    def __init__(self, client, ttl_s: int, max_value_bytes: int = REDIS_MAX_VALUE_BYTES):
+    def __init__(self, client, ttl_s: int, max_value_bytes: int = REDIS_MAX_VALUE_BYTES, fast: bool = False):
+        """``fast``: the executor's hot commands go through ``storage/fastpath.py``."""
         self.redis = client
         self.ttl_s = ttl_s
         self.max_value_bytes = max_value_bytes
@@ -32,6 +34,7 @@ class MetadataStore:
         self._lease = client.register_script(registration.LEASE_SCRIPT)
         self._put_result = client.register_script(registration.RESULT_SCRIPT)
         self._put_error = client.register_script(registration.ERROR_SCRIPT)
+        self.fast = FastPath(client) if fast else None
         self.bytes_written = 0
         self.bytes_read = 0
         self.result_parts: dict[str, list[str]] = {}  # job -> keys of finals stored in parts, seen read
@@ -133,28 +136,38 @@ class MetadataStore:
             done=done,
             wake_prefix=keys.wake_prefix(job),
         )
-        if before is None:
-            reply = self._register(keys=script_keys, args=args)
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            before.queue(pipe)
-            pipe.evalsha(self._register.sha, len(script_keys), *script_keys, *args)
-            stored, reply = pipe.execute(raise_on_error=False)
-            if isinstance(stored, Exception):
-                raise stored
+        stored, reply = self.run(self._register, script_keys, args, before)
+        if before is not None:
             before.answer(stored)
-            if isinstance(reply, NoScriptError):  # first use on this server: the SET ran
-                reply = self._register(keys=script_keys, args=args)
-            elif isinstance(reply, Exception):
-                raise reply
         return registration.parse_statuses(reply)
+
+    def run(self, script, script_keys: list, args: list, before=None):
+        """(``before``'s reply or None, the script's reply): ``before`` (a ``kvs.PipelinedWrite``) and the
+        script in one round trip, on the fast path when this store has one and the values are small."""
+        fast = self.fast is not None and all(fits_fast_path(a) for a in args)
+        if fast and (before is None or fits_fast_path(before.data)):
+            return self.fast.script(script, script_keys, args, before.command() if before else None)
+        if before is None:
+            return None, script(keys=script_keys, args=args)
+        pipe = self.redis.pipeline(transaction=False)
+        before.queue(pipe)
+        pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+        stored, reply = pipe.execute(raise_on_error=False)
+        if isinstance(stored, Exception):
+            raise stored
+        if isinstance(reply, NoScriptError):  # first use on this server: the SET ran
+            reply = script(keys=script_keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+        return stored, reply
 
     def lease(self, job: str, owner: str, delivery: str, ttl_ms: int) -> tuple[LeaseState, int]:
         """Take or renew the run lease of invocation ``owner``: (OK, HELD by another delivery, DONE or
         CANCELLED; this delivery's attempt number when it took the lease fresh, else 0)."""
-        state, attempt = self._lease(
-            keys=[keys.lease(job, owner), keys.running(job), keys.cancelled(job), keys.attempts(job, owner)],
-            args=[delivery, ttl_ms, owner, self.ttl_s],
+        _, (state, attempt) = self.run(
+            self._lease,
+            [keys.lease(job, owner), keys.running(job), keys.cancelled(job), keys.attempts(job, owner)],
+            [delivery, ttl_ms, owner, self.ttl_s],
         )
         return LeaseState(state.decode()), int(attempt)
 
@@ -184,27 +197,22 @@ class MetadataStore:
             return None
         for number, part in enumerate(parts):
             self.redis.set(keys.result_chunk(job, task, number), part, ex=self.ttl_s, nx=True)
-        answer = self._put_result(
-            keys=[keys.result(job, task), keys.done(job), keys.cancelled(job)],
-            args=[head, self.ttl_s, ",".join(map(str, done)), keys.events(job), json.dumps({"final": task})],
+        _, answer = self.run(
+            self._put_result,
+            [keys.result(job, task), keys.done(job), keys.cancelled(job)],
+            [head, self.ttl_s, ",".join(map(str, done)), keys.events(job), json.dumps({"final": task})],
         )
         self.bytes_written += len(data)
         return None if answer == 0 else answer == 1
 
     def put_error(self, job: str, record: bytes, done: list[int]) -> bool:
         """Store the job's first error and end the job; False if it had ended already."""
-        return bool(
-            self._put_error(
-                keys=[keys.error(job), keys.cancelled(job), keys.done(job)],
-                args=[
-                    record,
-                    self.ttl_s,
-                    ",".join(map(str, done)),
-                    keys.events(job),
-                    json.dumps({"error": True}),
-                ],
-            )
+        _, answer = self.run(
+            self._put_error,
+            [keys.error(job), keys.cancelled(job), keys.done(job)],
+            [record, self.ttl_s, ",".join(map(str, done)), keys.events(job), json.dumps({"error": True})],
         )
+        return bool(answer)
 
     def add_stats(
         self,
@@ -216,8 +224,9 @@ class MetadataStore:
     ) -> None:
         """One command: a script adds every counter, the timings, the done tasks (atomic, as MULTI was);
         nothing if the job ended."""
-        self._add_stats(
-            keys=[
+        self.run(
+            self._add_stats,
+            [
                 keys.stats(job),
                 keys.timings(job),
                 keys.done(job),
@@ -225,7 +234,7 @@ class MetadataStore:
                 keys.running(job),
                 keys.cancelled(job),
             ],
-            args=[
+            [
                 self.ttl_s,
                 json.dumps({k: v for k, v in counters.items() if v}),
                 json.dumps(timings) if timings else "",
@@ -237,6 +246,13 @@ class MetadataStore:
 
 
 UNLINK_BATCH = 5000
+
+
+def fits_fast_path(value) -> bool:
+    """A command argument the fast path packs: plain text or numbers, or bytes of a small value."""
+    if isinstance(value, str | int | float):
+        return True
+    return isinstance(value, bytes | bytearray | memoryview) and len(value) <= FAST_VALUE_BYTES
 
 
 def unlink(client, names: list[str]) -> int:
