@@ -458,3 +458,23 @@ def test_a_cheap_dependent_runs_here_instead_of_in_an_executor_of_its_own():
     assert unknown(Registered(0, FINISH, (1, 2), (READY, READY), False, 0.0))[-1] == Invoke(
         (2,), inline=((0,),)
     )
+
+
+def test_a_leaf_invocation_may_start_several_leaves():
+    """
+    a   x      ids: a=0, x=1, d=2. One invocation starts both leaves (a job with more leaves than the
+     \\ /       platform runs at once): a first, then x; d completes here with both inputs in memory.
+      d
+    """
+    sched = schedules(FAN_IN, ["d"])
+    m = Machine("L0", sched[0])
+    m.state = ExecutorState("L0", 0, 0, SETTINGS, more_starts=(1,))
+    assert m(Delivered(PY_VERSION)) == [AcquireLease()]
+    assert m(LeaseAnswered(LeaseState.OK)) == [LoadStart()]
+    assert m(Started(sched[0], {}, more=(sched[1],))) == []
+    assert m.state.ready == [1, 0]
+    assert m(Idle(0.0)) == [Compute(0, measure=True)]
+    assert m(TaskComputed(0, SMALL)) == [Write(0), Register(0, (2,), False, FINISH, (0,))]
+    assert m(Registered(0, FINISH, (2,), (NOT_READY,), False, 0.0)) == [Release(0)]
+    assert m(Idle(0.0)) == [Compute(1, measure=True)]
+    assert m(Started(None, {}, more=())) == [Finish((), finished=True)]  # (a job that ended, elsewhere)

@@ -7,6 +7,7 @@ key."""
 
 from __future__ import annotations
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -249,3 +250,13 @@ def test_a_products_exception_names_that_product(client):
     # the failing product ran inside its tile's cluster (the shape test_gemm_tiles_run_with_their_products
     # shows clustered), and is still the one named
     assert any(", 2, 1, " in note for note in caught.value.__notes__)
+
+
+def test_a_wide_fan_in_of_leaves_takes_no_more_leaf_invocations_than_the_platform_runs(client):
+    """3000 delayed leaves summed by one task: the leaves start in at most ``concurrency`` invocations
+    (was one each: 3000 invocations)."""
+    leaves = [dask.delayed(lambda i: i)(i, dask_key_name=f"leaf-{i}") for i in range(3000)]
+    total = dask.delayed(sum)(leaves)
+    assert total.compute(scheduler=client.get) == sum(range(3000))
+    report = client.last_report
+    assert report.tasks == 3001 and report.leaf_invocations <= client.cluster.concurrency

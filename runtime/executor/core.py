@@ -41,6 +41,7 @@ class Invocation:
             start=payload["start"],
             schedule_id=payload["sched"],
             settings=wire.JobSettings.from_payload(payload["settings"]),
+            more_starts=tuple(start for start, _ in payload.get("more", ())),
         )
         self.mds, self.kvs = stores.mds, stores.kvs
         self.invoker, self.proxy, self.clock, self.check = invoker, proxy, clock, check
@@ -126,7 +127,9 @@ class Invocation:
             self.values[int(task)] = serialization.loads(raw)
             self.encoded[int(task)] = raw
             sizes[int(task)] = len(raw)
-        return m.Started(schedule, sizes)
+        paths = [path for _, path in self.payload.get("more", ())]
+        more = [None if d is None else decode_schedule(d) for d in self.mds.get_schedules(self.job, paths)]
+        return m.Started(schedule, sizes, tuple(more))
 
     def load_schedule(self, instruction: m.LoadSchedule):
         return m.ScheduleLoaded(self.read_schedule(instruction.schedule_id))

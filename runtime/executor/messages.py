@@ -38,6 +38,7 @@ class LeaseAnswered:
 class Started:
     schedule: Schedule | EncodedSchedule | None  # None: the job's keys are gone (it ended)
     inline: Mapping[int, int]  # inputs that came in the payload: task -> serialized bytes
+    more: tuple = ()  # the schedules of the invocation's further starts (several leaves at once)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ wake) or finishes. Values live in the shell; the state knows only which it holds
 The state, all plain data (task ids are the job DAG's integers)::
 
   owner, start, schedule_id  the invocation (``L<leaf>`` or ``I<task>``), its first task and schedule
+  more_starts                the further leaves it starts, when a job has more leaves than executors
   settings, payload_py       the job's ``JobSettings``; the client's Python version
   leased, attempt            this delivery holds the run lease; which delivery it is (2+: a retry)
   tasks:      {id: TaskInfo} every task of the schedules loaded so far (each decoded when first used)
@@ -99,6 +100,7 @@ class ExecutorState:
     start: int
     schedule_id: int
     settings: JobSettings
+    more_starts: tuple[int, ...] = ()  # further leaves this invocation starts (several at once)
     payload_py: str = ""
     leased: bool = False
     attempt: int = 0
@@ -141,16 +143,22 @@ class ExecutorState:
         return [LoadStart()]
 
     def on_started(self, event: Started) -> list:
-        if event.schedule is None:
+        if event.schedule is None or None in event.more:
             return self.finish()
-        self.add_schedule(event.schedule)
+        for schedule in (event.schedule, *event.more):
+            self.add_schedule(schedule)
         self.held.update(event.inline)
-        self.scheduled.add(self.start)
-        for dep in self.tasks[self.start].dependencies:
-            if dep in self.held:
-                self.keep[dep].add(self.start)
-        self.ready.append(self.start)
+        for start in reversed(self.starts):  # the first start on top of the stack: it runs first
+            self.scheduled.add(start)
+            for dep in self.tasks[start].dependencies:
+                if dep in self.held:
+                    self.keep[dep].add(start)
+            self.ready.append(start)
         return []
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        return (self.start, *self.more_starts)
 
     def add_schedule(self, schedule: Schedule | EncodedSchedule) -> None:
         self.schedules.add(schedule.id)
@@ -230,7 +238,7 @@ class ExecutorState:
         before an input that the first delivery computed here and never wrote. That input is ours to
         compute again, so the task waits for it. Any other absent input is a protocol violation."""
         self.preparing = None
-        not_ours = [d for d, o in event.owners.items() if o != self.owner and d != self.start]
+        not_ours = [d for d, o in event.owners.items() if o != self.owner and d not in self.starts]
         if not_ours:
             return self.fail(KeyError(f"outputs of tasks {sorted(not_ours)} are missing from the KV store"))
         self.blocked[event.task] = set(event.owners)

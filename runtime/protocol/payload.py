@@ -2,7 +2,10 @@
 
     {"job": "3f2a...", "owner": "L12", "start": 12, "sched": 4,
      "sched_b64": "<cloudpickled Schedule, when it fits>", "inputs": {"7": "<b64 serialized value>"},
-     "py": "3.11", "settings": {...JobSettings...}}
+     "more": [[13, 5], ...], "py": "3.11", "settings": {...JobSettings...}}
+
+``more``: further leaves (and their schedules' ids) a leaf invocation starts, when a job has more
+leaves than the platform runs executors at once.
 
 ``owner`` names the invocation for claims: a redelivered invocation has the same owner, so it keeps
 the claims its first delivery made (Lambda retries asynchronous invocations). Binary parts (schedules,

@@ -69,6 +69,7 @@ class Client:
                     failures=getattr(self.cluster, "failures", None),
                     concurrency_limit=self.cluster.concurrency,
                     durations=self.durations,
+                    leaf_invocations=self.cluster.concurrency if self.config.task_grouping else 0,
                 )
             except RedisUnreachableError:
                 self.cluster.check()  # a closed cluster, or which process of it died, says more

@@ -47,6 +47,7 @@ def run_job(
     failures=None,
     concurrency_limit: int = 0,
     durations=None,
+    leaf_invocations: int = 0,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
     task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
@@ -58,7 +59,9 @@ def run_job(
     leaves the job's Redis keys in place for tests and debugging to inspect. ``failures`` (AWS: the
     cluster's watcher of the executor's on-failure queue) ends the wait as soon as Lambda gives up on
     one of the job's events; ``concurrency_limit`` (executors the platform runs at once) goes into the
-    report, which says whether the job was throttled."""
+    report, which says whether the job was throttled. ``leaf_invocations``: at most this many leaf
+    invocations, each starting several leaves when there are more (0: one per leaf); ``durations``:
+    the client's task durations, written into the schedules and learned from this job's timings."""
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
@@ -72,9 +75,10 @@ def run_job(
     throttles_before = invoke_throttles(invoker)
     try:
         mds.put_schedules(job, encoded)
+        batches = leaf_batches(list(zip(dag.leaves, part.leaf_paths, strict=True)), leaf_invocations)
         payloads = [
-            leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
-            for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)
+            leaf_payload(job, batch, encoded[batch[0][1]], settings, config.max_payload_bytes)
+            for batch in batches
         ]
         invoker.invoke(payloads)  # the leaf burst: one RPUSH locally, num_lambda_invokers threads on AWS
         values = wait_for_finals(
@@ -176,11 +180,34 @@ def in_background(function, name: str) -> Future:
     return future
 
 
-def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
+def leaf_batches(leaves: list[tuple[int, int]], invocations: int) -> list[list[tuple[int, int]]]:
+    """(leaf, path) pairs in at most ``invocations`` batches of neighbours (0: one each). Leaves beyond
+    what the platform runs at once would only queue; one invocation starting several of them saves
+    what each invocation costs, and neighbours in the graph's order often feed the same tasks."""
+    if not invocations or len(leaves) <= invocations:
+        return [[leaf] for leaf in leaves]
+    size, extra = divmod(len(leaves), invocations)
+    batches, start = [], 0
+    for i in range(invocations):
+        end = start + size + (i < extra)
+        batches.append(leaves[start:end])
+        start = end
+    return batches
+
+
+def leaf_payload(
+    job: str, batch: list[tuple[int, int]], schedule: bytes, settings, max_payload_bytes: int
+) -> dict:
+    """The payload of one leaf invocation: its first leaf's schedule inline when it fits; the further
+    leaves (``more``) and their schedules' ids, which the executor reads in one round trip."""
+    (leaf, path), more = batch[0], batch[1:]
     fits = len(schedule) <= wire.payload_room(max_payload_bytes)
-    return wire.invocation(
+    payload = wire.invocation(
         job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
     )
+    if more:
+        payload["more"] = [list(pair) for pair in more]
+    return payload
 
 
 def wait_for_finals(

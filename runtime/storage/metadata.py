@@ -102,6 +102,14 @@ class MetadataStore:
         return unlink(self.redis, names)
 
     # --- executor side ---
+    def get_schedules(self, job: str, schedule_ids: list[int]) -> list[bytes | None]:
+        """Several schedules in one round trip (an invocation that starts several leaves)."""
+        if not schedule_ids:
+            return []
+        found = self.redis.hmget(keys.schedules(job), schedule_ids)
+        self.bytes_read += sum(len(d or b"") for d in found)
+        return found
+
     def get_schedule(self, job: str, schedule_id: int) -> bytes | None:
         data = self.redis.hget(keys.schedules(job), schedule_id)
         self.bytes_read += len(data or b"")
