@@ -4,7 +4,8 @@
 its asset directory (``aws:asset:path``, relative to cdk.out), else its ``S3Key`` is the asset's hash in
 ``<Stack>.assets.json``. From each ``AWS::Lambda::Function`` with a Python runtime this reads
 ``FunctionName`` (else the logical id: CloudFormation would generate one), ``Handler``, ``Runtime``,
-``MemorySize``, ``Timeout`` (Lambda's defaults where absent), ``Environment.Variables`` and ``Layers``;
+``MemorySize``, ``Timeout`` (Lambda's defaults where absent), ``Environment.Variables``, ``Layers`` and
+``ReservedConcurrentExecutions``;
 from each ``AWS::Lambda::EventInvokeConfig`` for it, ``MaximumRetryAttempts``,
 ``MaximumEventAgeInSeconds`` and ``DestinationConfig.OnFailure.Destination``. Nothing is restated.
 
@@ -53,6 +54,7 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     async_config: AsyncConfig = AsyncConfig()
     logical_id: str = ""
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the unreserved pool
 
     @property
     def python_version(self) -> str:
@@ -124,6 +126,11 @@ def function_spec(logical_id, name, resource, assets, variables, async_config) -
         environment=variables,
         async_config=async_config or AsyncConfig(),
         logical_id=logical_id,
+        reserved_concurrency=(
+            int(properties["ReservedConcurrentExecutions"])
+            if "ReservedConcurrentExecutions" in properties
+            else None
+        ),
     )
 
 

@@ -1,6 +1,6 @@
-"""``./dev preflight`` against moto (STS, IAM, EC2, CloudFormation, SSM; in-process) and the loopback Lambda
-API of tests/lambda_endpoint.py (moto has no GetAccountSettings): the table, and each failing check with
-its fix. One run is the real command line against the moto server the deploy test uses."""
+"""``./dev preflight`` against moto (STS, IAM, EC2, CloudFormation, SSM; in-process) and the Lambda platform
+(moto has no GetAccountSettings; the platform answers it with its concurrency limit): the table, and each
+failing check with its fix. One run is the real command line against the moto server the deploy test uses."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from lambda_endpoint import LambdaEndpoint
 from moto import mock_aws
 from stack_support import REPO_ROOT, free_port
+
+from lambda_platform import LambdaPlatform, PlatformSettings
 
 from cdk import preflight
 
@@ -36,9 +37,17 @@ def credentials(monkeypatch):
 
 
 @pytest.fixture
-def lambda_api():
-    with LambdaEndpoint({}, account_concurrency=1000) as endpoint:
-        yield endpoint
+def lambda_concurrency() -> int:
+    """The account's Lambda concurrency the platform reports; a test may ask for less."""
+    return 1000
+
+
+@pytest.fixture
+def lambda_api(lambda_concurrency, runtime_dir, tmp_path):
+    """The platform with no functions: it serves GetAccountSettings (and would serve Invoke)."""
+    settings = PlatformSettings(concurrency=lambda_concurrency, logs_dir=tmp_path / "logs")
+    with LambdaPlatform({}, settings, runtime_dir=runtime_dir) as platform:
+        yield platform
 
 
 @pytest.fixture
@@ -127,8 +136,8 @@ def test_a_zone_without_the_instance_type_fails_with_zones_that_have_it(account,
     ) in output
 
 
-def test_a_small_lambda_quota_warns_with_the_quota_request(account, lambda_api, capsys):
-    lambda_api.account_concurrency = 10
+@pytest.mark.parametrize("lambda_concurrency", [10])
+def test_a_small_lambda_quota_warns_with_the_quota_request(account, capsys):
     status, output = preflight_run(account, capsys)
     assert status == 0  # a warning: jobs still run, with fewer executors at once
     assert rows(output)["Lambda concurrency"] == (
