@@ -49,8 +49,8 @@ NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID", "WUKONG_WORKER_SLOT", "WUKONG_S
 TEST_ENV_PREFIX = "WUKONG_TEST_"
 
 # Settings a Client may set for its own jobs; the rest belong to the cluster. The executor's ones travel
-# with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy``);
-# the client's shape the job before it runs.
+# with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy`` and
+# the job's KV-store nodes); the client's shape the job before it runs.
 EXECUTOR_JOB_SETTINGS = (
     "task_clustering",
     "big_task_threshold",
@@ -64,6 +64,8 @@ CLIENT_JOB_SETTINGS = (
     "cluster_reductions",
     "progress",
     "num_lambda_invokers",
+    "invoker_function_min_leaves",
+    "invoker_batch_leaves",
 )
 JOB_SETTINGS = frozenset(EXECUTOR_JOB_SETTINGS + CLIENT_JOB_SETTINGS)
 
@@ -99,6 +101,11 @@ class WukongConfig:
 
     # --- invocation ---
     num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
+    # AWS: a leaf burst of more than this many leaves goes to the invoker function, in batches of at most
+    # invoker_batch_leaves payloads (and the Event payload limit), which invokes the executors from inside
+    # AWS; 0 = never, the client invokes every leaf itself.
+    invoker_function_min_leaves: int = 0
+    invoker_batch_leaves: int = 100
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
     # 0 = the platform's limit: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, LOCAL_PAYLOAD_BYTES locally
     max_payload_bytes: int = 0
@@ -198,6 +205,7 @@ def validate(config: WukongConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad setting."""
     positive = (
         "num_lambda_invokers",
+        "invoker_batch_leaves",
         "max_task_fanout",
         "max_payload_bytes",
         "big_task_threshold",
@@ -214,7 +222,7 @@ def validate(config: WukongConfig) -> None:
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)!r}")
-    for name in ("max_concurrency", "local_workers", "max_local_workers"):
+    for name in ("max_concurrency", "local_workers", "max_local_workers", "invoker_function_min_leaves"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 (the default) or positive, got {getattr(config, name)!r}")
     if not 0 <= config.max_retry_attempts <= LAMBDA_MAX_RETRY_ATTEMPTS:

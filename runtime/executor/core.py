@@ -36,13 +36,12 @@ class Invocation:
         runs (``platforms.Platform.observer``)."""
         self.job = payload["job"]
         self.payload = payload
+        settings = wire.JobSettings.from_payload(payload["settings"])
         self.state = ExecutorState(
-            owner=payload["owner"],
-            start=payload["start"],
-            schedule_id=payload["sched"],
-            settings=wire.JobSettings.from_payload(payload["settings"]),
+            owner=payload["owner"], start=payload["start"], schedule_id=payload["sched"], settings=settings
         )
-        self.mds, self.kvs = stores.mds, stores.kvs
+        # The job's KV-store nodes as its client resolved them: one ring for every executor of the job.
+        self.mds, self.kvs = stores.mds, stores.for_job(settings.kvs_nodes).kvs
         self.invoker, self.proxy, self.clock, self.check = invoker, proxy, clock, check
         self.observe = observer or (lambda job, owner, task: None)
         self.values: dict[int, object] = {}  # outputs held in memory (the state's ``held``)

@@ -48,7 +48,7 @@ def run_job(
     concurrency_limit: int = 0,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
-    task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
+    task's exception. ``stores`` are the job's: their KV-store node list goes to every executor. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
     cluster can no longer run it (``LocalCluster.check``: a process of it died, or it was closed).
 
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
@@ -62,7 +62,7 @@ def run_job(
     job = job or new_job_id()
     part = partition(dag)
     encoded = encode_schedules(build_schedules(dag, part))
-    settings = wire.JobSettings.from_config(config, use_proxy)
+    settings = wire.JobSettings.from_config(config, use_proxy, stores.kvs_nodes)
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
     subscription = mds.subscribe(job)
@@ -72,10 +72,10 @@ def run_job(
     try:
         mds.put_schedules(job, encoded)
         payloads = [
-            leaf_payload(job, leaf, path, encoded[path], settings, config.max_payload_bytes)
+            leaf_payload(job, leaf, path, encoded[path], settings)
             for leaf, path in zip(dag.leaves, part.leaf_paths, strict=True)
         ]
-        invoker.invoke(payloads)  # the leaf burst: one RPUSH locally, num_lambda_invokers threads on AWS
+        invoker.invoke(payloads)  # the leaf burst: one RPUSH locally; on AWS Invoke calls (platforms)
         values = wait_for_finals(
             job,
             dag,
@@ -173,8 +173,8 @@ def in_background(function, name: str) -> Future:
     return future
 
 
-def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings, max_payload_bytes: int) -> dict:
-    fits = len(schedule) <= wire.payload_room(max_payload_bytes)
+def leaf_payload(job: str, leaf: int, path: int, schedule: bytes, settings: wire.JobSettings) -> dict:
+    fits = len(schedule) <= wire.payload_room(settings.max_payload_bytes)
     return wire.invocation(
         job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
     )
