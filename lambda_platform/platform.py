@@ -62,7 +62,7 @@ class LambdaPlatform:
         self.request_rate = RequestRate(self.settings.invoke_rate_per_s)
         self.duplicates = 0
         self.accepted: dict[str, int] = defaultdict(int)  # Event invocations answered 202, per function
-        self.api_calls: dict[str, int] = defaultdict(int)  # requests per operation (Invoke, GetAccountSettings...)
+        self.api_calls: dict[str, int] = defaultdict(int)  # requests per API operation
         self._dropped: list[DroppedEvent] = []
         self._lock = threading.Lock()
         self._random = random.Random(self.settings.seed)

@@ -203,7 +203,9 @@ def lambda_client(url: str, attempts: int = 2):
     """boto3's Lambda client on the platform, dummy credentials, ``attempts`` in all (1: every 429 and
     connection error is seen, none retried)."""
     config = Config(
-        retries={"total_max_attempts": attempts, "mode": "standard"}, read_timeout=120, max_pool_connections=50
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+        read_timeout=120,
+        max_pool_connections=50,
     )
     return boto3.client(
         "lambda",

@@ -35,7 +35,12 @@ def platform_of(tmp_path, runtime_dir, functions: dict[str, dict], concurrency: 
 
 
 def aws_settings(url: str) -> dict:
-    return {"mode": "aws", "executor_function_name": EXECUTOR, "aws_region": REGION, "lambda_endpoint_url": url}
+    return {
+        "mode": "aws",
+        "executor_function_name": EXECUTOR,
+        "aws_region": REGION,
+        "lambda_endpoint_url": url,
+    }
 
 
 def test_a_new_account_shares_its_small_unreserved_pool(tmp_path, runtime_dir):
@@ -70,7 +75,9 @@ def test_the_cluster_reads_it_once_at_start(tmp_path, runtime_dir):
 
 def test_a_set_max_concurrency_is_not_asked_of_lambda(tmp_path, runtime_dir):
     with platform_of(tmp_path, runtime_dir, {EXECUTOR: {}}, concurrency=50) as platform:
-        cluster = LocalCluster(mode="aws", max_concurrency=7, lambda_endpoint_url=platform.url, aws_region=REGION)
+        cluster = LocalCluster(
+            mode="aws", max_concurrency=7, lambda_endpoint_url=platform.url, aws_region=REGION
+        )
         assert cluster.concurrency == 7
         cluster.close()
         assert platform.stats()["api_calls"] == {}

@@ -18,7 +18,8 @@ SHARED = "shared-test"  # no reservation: the unreserved pool
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, runtime_dir):
     cdk_out = write_stack(
-        tmp_path_factory.mktemp("account"), {RESERVED: {"reserved": 1, "timeout": 10}, SHARED: {"timeout": 10}}
+        tmp_path_factory.mktemp("account"),
+        {RESERVED: {"reserved": 1, "timeout": 10}, SHARED: {"timeout": 10}},
     )
     with running_platform(cdk_out, runtime_dir, concurrency=3) as platform:
         yield platform

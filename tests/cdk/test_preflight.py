@@ -16,9 +16,8 @@ import pytest
 from moto import mock_aws
 from stack_support import REPO_ROOT, free_port
 
-from lambda_platform import LambdaPlatform, PlatformSettings
-
 from cdk import preflight
+from lambda_platform import LambdaPlatform, PlatformSettings
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
