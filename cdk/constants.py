@@ -44,3 +44,11 @@ VM_REQUIREMENTS = "vm-requirements.txt"
 # Files the scheduler VM and the Lambdas share.
 SCHEDULER_CONFIG_PATH = "/etc/dask/wukong.yaml"  # dask reads /etc/dask/*.yaml by itself
 SCHEDULER_INSTALL_DIR = "/opt/wukong"
+# The scheduler VM's layout and services (cdk/scheduler_host.py renders them; the rehearsal reads them back
+# from a deployed boot script, without importing the CDK).
+APP_DIR = f"{SCHEDULER_INSTALL_DIR}/app"  # wukong/, examples/, wheels/, vm-requirements.txt
+VENV_DIR = f"{SCHEDULER_INSTALL_DIR}/venv"
+SETTINGS_FILE = f"{SCHEDULER_INSTALL_DIR}/settings.json"  # the stack's settings, before the VM adds its IP
+VM_CONFIG_MODULE = "wukong.aws.vm_config"
+PROXY_UNIT = "wukong-proxy"
+LOGIN_USER = "ec2-user"

@@ -52,7 +52,9 @@ VPC_NETWORK_INTERFACES = (
 )
 ACCOUNT_SETTINGS = (
     "lambda:GetAccountSettings reads the account's Lambda concurrency quota (read-only, account-level: the "
-    "action has no resource to scope to). LocalCluster sizes task grouping with it at start."
+    "action has no resource to scope to). LocalCluster sizes task grouping with it at start. "
+    "servicediscovery:DiscoverInstances (read-only) has no resource either; its conditions limit it to the "
+    "KVS service of this stack's namespace, whose nodes the client lists for every job."
 )
 FAILURE_QUEUE_WITHOUT_DLQ = (
     "The queue is itself the executor's on-failure destination: the scheduler VM reads and deletes the "

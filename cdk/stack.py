@@ -9,13 +9,14 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from .constants import KVS_NAMESPACE, KVS_SERVICE, LOGIN_USER
 from .failure_queue import FailureQueue
 from .functions import Functions
 from .kv_store import KeyValueStore
 from .metadata_store import MetadataStore
 from .nag import acknowledge_findings
 from .network import Network
-from .scheduler_host import LOGIN_USER, SchedulerHost
+from .scheduler_host import SchedulerHost
 from .secrets import Secrets
 from .wukong_config import PROXY_ADDRESS_PLACEHOLDER, DeploymentSettings
 
@@ -155,6 +156,20 @@ class WukongStack(Stack):
             iam.PolicyStatement(actions=["lambda:GetAccountSettings"], resources=["*"])
         )
         self.failure_queue.queue.grant_consume_messages(self.scheduler.instance)
+        # The client finds each job's KVS nodes with Cloud Map's API (wukong.aws.kvs_nodes): DNS answers
+        # with at most 8 of them. DiscoverInstances takes no resource; its conditions name the service.
+        self.scheduler.instance.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["servicediscovery:DiscoverInstances"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "servicediscovery:NamespaceName": KVS_NAMESPACE,
+                        "servicediscovery:ServiceName": KVS_SERVICE,
+                    }
+                },
+            )
+        )
 
     def add_outputs(self, key_name: str) -> None:
         scheduler, settings, kvs, functions = self.scheduler, self.settings, self.kv_store, self.functions

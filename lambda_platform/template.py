@@ -85,8 +85,8 @@ def load_functions(
     intrinsics = (intrinsics or Intrinsics()).with_refs(
         {logical_id: function_name(logical_id, resource) for logical_id, resource in functions.items()}
     )
-    configs = event_invoke_configs(resources, intrinsics)
-    specs, unresolved = {}, []
+    configs, unresolved = event_invoke_configs(resources, intrinsics)
+    specs = {}
     for logical_id, resource in functions.items():
         name = intrinsics.resolve(resource["Properties"].get("FunctionName", logical_id))
         overrides = {**(environment or {}), **(function_environment or {}).get(name, {})}
@@ -95,8 +95,8 @@ def load_functions(
         specs[name] = function_spec(logical_id, name, resource, assets, variables, configs.get(name))
     if unresolved:
         raise TemplateError(
-            "environment variables whose values only a deployment knows; give them as Intrinsics or "
-            "environment overrides:\n  " + "\n  ".join(unresolved)
+            "values only a deployment knows; give them as Intrinsics or environment overrides:\n  "
+            + "\n  ".join(unresolved)
         )
     return specs
 
@@ -149,26 +149,32 @@ def resolve_environment(resource, intrinsics, overrides) -> tuple[dict[str, str]
     return variables, missing
 
 
-def event_invoke_configs(resources: dict, intrinsics: Intrinsics) -> dict[str, AsyncConfig]:
-    """{function name: its $LATEST asynchronous-invocation settings}."""
-    configs = {}
+def event_invoke_configs(resources: dict, intrinsics: Intrinsics) -> tuple[dict[str, AsyncConfig], list[str]]:
+    """({function name: its $LATEST asynchronous-invocation settings}, destinations nobody resolved)."""
+    configs, unresolved = {}, []
     for resource in resources.values():
         if resource["Type"] != "AWS::Lambda::EventInvokeConfig":
             continue
         properties = resource["Properties"]
         if properties.get("Qualifier", "$LATEST") != "$LATEST":
             continue  # versions and aliases are not modelled: every invocation runs $LATEST
+        name = intrinsics.resolve(properties["FunctionName"])
         on_failure = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
-        configs[intrinsics.resolve(properties["FunctionName"])] = AsyncConfig(
+        try:
+            destination = intrinsics.resolve(on_failure) if on_failure else ""
+        except UnresolvedIntrinsic as exc:
+            unresolved.append(f"{name}: OnFailure destination = {exc}")
+            destination = ""
+        configs[name] = AsyncConfig(
             maximum_retry_attempts=int(
                 properties.get("MaximumRetryAttempts", DEFAULT_MAXIMUM_RETRY_ATTEMPTS)
             ),
             maximum_event_age_s=float(
                 properties.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_S)
             ),
-            on_failure_destination=intrinsics.resolve(on_failure) if on_failure else "",
+            on_failure_destination=destination,
         )
-    return configs
+    return configs, unresolved
 
 
 class Assets:

@@ -48,7 +48,7 @@ VM_RECIPE = LAYERS_DIR / "vm" / "requirements.txt"
 VM_BUNDLE_DIR = BUILD_DIR / "vm"  # what the scheduler VM's asset carries (cdk/runtime_asset.py)
 VM_STAMP_FILE = VM_BUNDLE_DIR / "stamp.json"
 
-LAYER_ORDER = ("numpy", "dask")  # earlier layers win when two resolve the same distribution
+LAYER_ORDER = ("numpy", "scipy", "dask")  # earlier layers win when two resolve the same distribution
 PLATFORM = "manylinux2014_x86_64"
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000  # "250 MB": function code plus all layers, unzipped
 LAMBDA_MAX_LAYERS = 5

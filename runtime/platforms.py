@@ -67,14 +67,12 @@ def make_invoker(
 
 def job_kvs_nodes(config: WukongConfig) -> tuple[str, ...]:
     """The KV-store nodes of the next job, "host:port", resolved once by its client: the configured
-    endpoints, else (AWS, Fargate) the KVS service's instances in Cloud Map, else () (the MDS)."""
-    if config.redis_endpoints:
-        return endpoint_nodes(config)
-    if config.mode == "aws" and config.use_fargate and config.kvs_service_name:
-        from .aws.kvs_nodes import discover_kvs_nodes
+    endpoints, else on AWS the KVS service's instances in Cloud Map, else () (the MDS holds the outputs)."""
+    if config.mode == "aws":
+        from .aws.kvs_nodes import deployment_kvs_nodes
 
-        return discover_kvs_nodes(config)
-    return ()
+        return deployment_kvs_nodes(config)
+    return endpoint_nodes(config)
 
 
 def executors_import_client_modules(config: WukongConfig) -> bool:

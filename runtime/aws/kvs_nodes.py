@@ -14,10 +14,21 @@ from __future__ import annotations
 from .. import aws_sdk as sdk
 from ..config import WukongConfig, parse_address
 from ..errors import KvsDiscoveryError
+from ..storage.connect import endpoint_nodes
 
 DISCOVER_MAX_RESULTS = 1000  # DiscoverInstances' MaxResults: at most 1000 instances per answer
 IPV4_ATTRIBUTE = "AWS_INSTANCE_IPV4"
 PORT_ATTRIBUTE = "AWS_INSTANCE_PORT"
+
+
+def deployment_kvs_nodes(config: WukongConfig) -> tuple[str, ...]:
+    """The configured endpoints (``redis_endpoints``), else the Fargate nodes in Cloud Map, else () (no
+    Fargate nodes: the MDS holds the outputs)."""
+    if config.redis_endpoints:
+        return endpoint_nodes(config)
+    if config.use_fargate and config.kvs_service_name:
+        return discover_kvs_nodes(config)
+    return ()
 
 
 def discover_kvs_nodes(config: WukongConfig, client=None) -> tuple[str, ...]:

@@ -54,10 +54,10 @@ def private_ip_from_imds(timeout_s: float = IMDS_TIMEOUT_S) -> str:
 
 def check_deployment(config=None, out=print) -> None:
     """Raise ``WukongError`` (or ``OSError``) with the reason unless the deployment answers."""
-    from .. import platforms
     from ..config import load_config
     from ..errors import WukongError
     from ..storage.connect import connect
+    from .kvs_nodes import deployment_kvs_nodes
 
     config = config or load_config()
     if config.mode != "aws":
@@ -66,7 +66,7 @@ def check_deployment(config=None, out=print) -> None:
     stores = connect(config)  # pings the MDS (password from Secrets Manager)
     maxmemory = stores.mds.redis.config_get("maxmemory").get("maxmemory")
     out(f"metadata store answers with the configured password (maxmemory {maxmemory} bytes)")
-    nodes = platforms.job_kvs_nodes(config)  # Cloud Map, as a job's client asks it (KvsDiscoveryError)
+    nodes = deployment_kvs_nodes(config)  # Cloud Map, as a job's client asks it (KvsDiscoveryError)
     stores.for_job(nodes, check=True)  # pings every node
     out(f"KVS: {len(nodes)} node(s) answer: {', '.join(nodes) or 'the MDS'}")
     with socket.create_connection((config.proxy_address, config.proxy_port), PROXY_CONNECT_TIMEOUT_S):

@@ -36,7 +36,7 @@ def stand_in_build(tmp_path_factory) -> tuple[tuple[Path, ...], Path]:
 
     root = tmp_path_factory.mktemp("layers")
     layer_dirs = []
-    for name in ("numpy", "dask"):
+    for name in ("numpy", "scipy", "dask"):
         package = root / name / "python" / f"{name}_stand_in"
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")

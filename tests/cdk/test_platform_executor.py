@@ -1,9 +1,10 @@
 """WukongStack's functions, exactly as synthesized (code asset + built layers), on the Lambda platform.
 
 The platform reads them from the CLI's cdk.out like any template. What only a deployment knows (the MDS
-address, the secrets' ARNs, the proxy's address) is given as environment overrides, as the rehearsal will
-give the values moto deployed. Running a whole job this way is the rehearsal's; here the executor imports
-and handles one invocation, and the invoker function fans out through the platform's Invoke API.
+address, the secrets' ARNs, the proxy's address, the failure queue's ARN) is given as the rehearsal's
+loopback stand-ins (``rehearsal.functions.loopback_functions``); the rehearsal proper gives what moto
+deployed. Whole jobs on the platform are tests/test_platform_jobs.py's; here the executor imports and
+handles one invocation, and the invoker function fans out through the platform's Invoke API.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from platform_support import STACK, invoke, lambda_client, records, write_stack
 from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER
 from lambda_platform import (
     PLATFORM_URL,
-    AsyncConfig,
     LambdaPlatform,
     PlatformSettings,
     TemplateError,
     load_functions,
 )
+from rehearsal.functions import loopback_functions
 from wukong.config import WukongConfig
 from wukong.protocol.payload import JobSettings, invocation
 
@@ -34,6 +35,7 @@ DEPLOYMENT_ONLY = (
     "WUKONG_REDIS_PASSWORD_SECRET_ARN",
     "WUKONG_PROXY_ADDRESS",
     "WUKONG_PROXY_SECRET_ARN",
+    "WUKONG_FAILURE_QUEUE_URL",
 )
 
 
@@ -46,6 +48,7 @@ def stand_ins(redis_port: int = 6379, password: str = "") -> dict[str, str]:
         "WUKONG_PROXY_ADDRESS": "",
         "WUKONG_PROXY_SECRET_ARN": "",
         "WUKONG_USE_FARGATE": "false",
+        "WUKONG_FAILURE_QUEUE_URL": "",
     }
 
 
@@ -54,7 +57,8 @@ def test_the_platform_reads_wukong_stacks_functions(synthesized):
         load_functions(synthesized)
     for variable in DEPLOYMENT_ONLY:
         assert f"{EXECUTOR}: {variable} = " in str(raised.value)
-    specs = load_functions(synthesized, environment=stand_ins())
+    assert f"{EXECUTOR}: OnFailure destination = Fn::GetAtt" in str(raised.value)  # the failure queue
+    specs = loopback_functions(synthesized, stand_ins())
     assert set(specs) == {EXECUTOR, INVOKER}  # the stack's Node.js custom resource is not a Python function
     executor, invoker = specs[EXECUTOR], specs[INVOKER]
     assert (executor.handler, invoker.handler) == (EXECUTOR_HANDLER, INVOKER_HANDLER)
@@ -62,9 +66,15 @@ def test_the_platform_reads_wukong_stacks_functions(synthesized):
     assert (executor.code_dir / "wukong" / "executor" / "handler.py").is_file()
     assert [
         next((layer / "python").glob(f"{name}-*.dist-info")).name.split("-")[0]
-        for layer, name in zip(executor.layer_dirs, ("numpy", "dask"), strict=True)
-    ] == ["numpy", "dask"]
-    assert executor.async_config == AsyncConfig()  # no EventInvokeConfig in the stack: Lambda's defaults
+        for layer, name in zip(executor.layer_dirs, ("numpy", "scipy", "dask"), strict=True)
+    ] == ["numpy", "scipy", "dask"]
+    # The stack's EventInvokeConfig: Lambda's two retries, the job deadline as maximum age, the queue.
+    assert (executor.async_config.maximum_retry_attempts, executor.async_config.maximum_event_age_s) == (
+        2,
+        600,
+    )
+    assert executor.async_config.on_failure_destination.startswith("arn:aws:sqs:us-east-1:123456789012:")
+    assert executor.reserved_concurrency is None and invoker.reserved_concurrency is None
     assert executor.environment["WUKONG_AWS_REGION"] == "us-east-1"  # Ref AWS::Region
     assert executor.environment["WUKONG_EXECUTOR_FUNCTION_NAME"] == EXECUTOR
 
@@ -77,8 +87,8 @@ def test_the_packaged_executor_imports_and_handles_an_invocation(
     of its own, not a runtime's)."""
     port, password = redis_server
     settings = PlatformSettings(logs_dir=tmp_path / "logs")
-    platform = LambdaPlatform.from_cdk_out(
-        synthesized, environment=stand_ins(port, password), settings=settings, runtime_dir=runtime_dir
+    platform = LambdaPlatform(
+        loopback_functions(synthesized, stand_ins(port, password)), settings, runtime_dir=runtime_dir
     )
     job_settings = JobSettings.from_config(WukongConfig(), use_proxy=False)
     event = invocation("no-such-job", "L0", 0, 0, job_settings)
@@ -100,10 +110,8 @@ def test_the_invoker_function_fans_out_through_the_platform(synthesized, runtime
     once per payload through the platform itself: AWS_ENDPOINT_URL_LAMBDA is the platform's URL."""
     recorder_out = write_stack(tmp_path, {"recorder": {}})
     functions = {
-        INVOKER: load_functions(
-            synthesized,
-            environment=stand_ins(),
-            function_environment={INVOKER: {"WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}},
+        INVOKER: loopback_functions(
+            synthesized, {**stand_ins(), "WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}
         )[INVOKER],
         "recorder": load_functions(recorder_out, STACK)["recorder"],
     }

@@ -22,8 +22,8 @@ from cdk.constants import (
     PYTHON_VERSION,
     REDIS_PORT,
     SCHEDULER_CONFIG_PATH,
+    SETTINGS_FILE,
 )
-from cdk.scheduler_host import SETTINGS_FILE
 from cdk.wukong_config import ENV_PREFIX, REQUIRED_SETTINGS
 
 CONTEXT = cdk_json_context()
