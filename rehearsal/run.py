@@ -11,7 +11,9 @@
 5. Each example (``python -m examples NAME --report``) in a process of its own on the VM: its check
    against dask, its report, and the platform's REPORT records of its job (billed GB-s) beside the
    report's estimate.
-6. Everything stopped (also on Ctrl-C and SIGTERM); then a look for any process of it left.
+6. The failure watcher's probe (``probes.py``): a task that kills its executor fails its job through the
+   executor's on-failure queue.
+7. Everything stopped (also on Ctrl-C and SIGTERM); then a look for any process of it left.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from cdk.constants import VENV_DIR
 from lambda_platform import PLATFORM_URL, LambdaPlatform, PlatformSettings, Report
 from wukong.local.processes import free_port
 
+from . import probes
 from .cdk_cli import deploy_into_moto
 from .deployment import read_deployment
 from .functions import deployed_functions
@@ -96,9 +99,10 @@ def rehearse(options: Options, out=print) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     runs: list[ExampleRun] = []
+    probed = []
     try:
         with ExitStack() as stack:
-            runs = run_deployment(options, work_dir, stack, out)
+            runs = run_deployment(options, work_dir, stack, out, probed)
     except KeyboardInterrupt:
         out("rehearsal: interrupted; everything it started is stopped")
     except Exception:  # noqa: BLE001 - the reason is printed, then the leftovers are looked for all the same
@@ -107,7 +111,7 @@ def rehearse(options: Options, out=print) -> int:
         signal.signal(signal.SIGTERM, previous)
         os.environ.pop(MARKER_VARIABLE, None)
     left = leftovers(work_dir)
-    ok = bool(runs) and len(runs) == len(options.examples) and all(r.verdict != "FAILED" for r in runs)
+    ok = len(runs) == len(options.examples) and all(r.verdict != "FAILED" for r in runs) and probed == [True]
     print_summary(runs, left, time.monotonic() - started, out)
     if ok and not left and options.work_dir is None:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -120,7 +124,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_deployment(options: Options, work_dir: Path, stack: ExitStack, out) -> list[ExampleRun]:
+def run_deployment(options: Options, work_dir: Path, stack: ExitStack, out, probed: list) -> list[ExampleRun]:
     step = Steps(out)
     moto = stack.enter_context(MotoServer(work_dir / "moto.log"))
     step(f"moto server at {moto.url}")
@@ -199,6 +203,8 @@ def run_deployment(options: Options, work_dir: Path, stack: ExitStack, out) -> l
     for name in options.examples:
         runs.append(run_example(vm, platform, name, options.small, work_dir, out))
     step(f"{len(runs)} example(s) run")
+    probed.append(probes.failure_watcher(vm, work_dir, out))
+    step("failure watcher probed")
     return runs
 
 

@@ -43,7 +43,9 @@ def origin(module):
     return os.path.realpath(sys.modules[module].__file__)
 
 assert origin("wukong").startswith(os.path.realpath(asset)), origin("wukong")
-for name in ("numpy", "dask", "redis", "cloudpickle", "uhashring"):
+# scipy.linalg: dask.array.linalg's cholesky and solve; it imports numpy.testing, which imports a module of
+# numpy's tests directory (the layer build keeps it when it strips the tests).
+for name in ("numpy", "scipy.linalg", "numpy.testing", "dask", "redis", "cloudpickle", "uhashring"):
     __import__(name)
     assert any(origin(name).startswith(os.path.realpath(layer)) for layer in layers), (name, origin(name))
 assert "boto3" not in sys.modules
