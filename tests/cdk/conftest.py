@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, cdk_json_context, free_port
+from stack_support import DEPLOYED_OUTPUTS, REHEARSAL_REPORTS, REPO_ROOT, cdk_json_context, free_port
 
 from layers.build import build_layers
 from wukong.local.processes import stop
@@ -68,11 +68,19 @@ def make_stack(stand_in_build, tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Show the moto deploy's outputs in every run's report, also when output capture hides prints."""
+    """Show the moto deploy's outputs and the rehearsal's REPORT lines in every run's report, also when
+    output capture hides prints."""
     outputs = config.stash.get(DEPLOYED_OUTPUTS, None)
     if outputs is not None:
         terminalreporter.section("WukongStack outputs (cdk deploy into moto)")
         terminalreporter.write_line(json.dumps(outputs, indent=2, sort_keys=True))
+    reports = config.stash.get(REHEARSAL_REPORTS, None)
+    if reports:
+        terminalreporter.section(
+            "./dev rehearse --small: the platform's REPORT lines of one job, its estimate"
+        )
+        for line in reports:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
