@@ -6,7 +6,8 @@ faults on the platform and the platform benchmarks run on it::
         cluster = LocalCluster(**deployment.cluster_settings())     # mode="aws"
 
 ``changes`` replace fields of a function's spec (``{"WukongStack-Executor": {"timeout_s": 5}}``), for
-tests that need a shorter timeout than the stack's.
+tests that need a shorter timeout than the stack's; ``environment`` adds variables to every function's
+(the tests' fault hooks, ``WUKONG_TEST_FAULTS``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class LoopbackDeployment:
         kvs_nodes: int = 0,
         proxy: bool = True,
         changes: Mapping[str, Mapping] | None = None,
+        environment: Mapping[str, str] | None = None,
         runtime_dir: Path | None = None,
     ):
         self.cdk_out, self.kvs_count, self.with_proxy = Path(cdk_out), kvs_nodes, proxy
         self.changes, self.runtime_dir = dict(changes or {}), runtime_dir
+        self.extra_environment = dict(environment or {})
         settings = settings or PlatformSettings()
         self.platform_settings = dataclasses.replace(
             settings,
@@ -119,6 +122,7 @@ class LoopbackDeployment:
             "WUKONG_PROXY_SECRET": proxy.get("proxy_secret", ""),
             "WUKONG_PROXY_SECRET_ARN": "",
             "WUKONG_FAILURE_QUEUE_URL": "",
+            **self.extra_environment,
         }
 
     def cluster_settings(self, **changes) -> dict:

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stack_support import DEPLOYED_OUTPUTS, REHEARSAL_REPORTS, REPO_ROOT, cdk_json_context, free_port
+from stack_support import DEPLOYED_OUTPUTS, REHEARSAL_REPORTS, cdk_json_context, free_port
 
 from layers.build import build_layers
 from wukong.local.processes import stop
 
-CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # jsii prints a banner on every start under an end-of-life Node; it says nothing about the code under test.
@@ -86,22 +85,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> Path:
     """cdk.out of `cdk synth WukongStack` by the pinned CLI, with the real layers, as for a deployment."""
+    from rehearsal.cdk_cli import CDK_CLI, synthesize
+
     if not CDK_CLI.exists():
         pytest.fail(f"{CDK_CLI} is missing: install the pinned CDK CLI with `npm ci` (./dev does)")
     build_layers()
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    result = subprocess.run(
-        [str(CDK_CLI), "synth", "WukongStack", "-q", "--no-notices", "-o", str(outdir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return outdir
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture
