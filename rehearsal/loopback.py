@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from wukong.local.processes import free_port
 from wukong.local.proxy_process import ProxyProcess
 
 from .functions import loopback_functions
-from .moto import REGION
+from .moto import DUMMY_CREDENTIALS, REGION
 from .stand_ins import RedisStandIns
 
 EXECUTOR = "WukongStack-Executor"
@@ -58,6 +59,8 @@ class LoopbackDeployment:
         self.platform: LambdaPlatform | None = None
 
     def start(self) -> LoopbackDeployment:
+        for name, value in DUMMY_CREDENTIALS.items():  # the proxy and the client sign their Invoke calls
+            os.environ.setdefault(name, value)
         try:
             self.redis.start()
             if self.with_proxy:
