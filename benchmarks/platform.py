@@ -3,8 +3,8 @@ taking ``--latency-ms`` (the seed measured ~50 ms on AWS), arms alternating rep 
 
     python -m benchmarks.platform fanout [--reps 3] [--width 1000]   one task fanning out to 1000 dependents,
                                                                     through the proxy vs without it
-    python -m benchmarks.platform leaves [--reps 2] [--leaves 2000]  the leaf burst: the client's threads
-                                                                    (4, the default, and 64) vs invoker batches
+    python -m benchmarks.platform leaves [--reps 2] [--leaves 2000]  the leaf burst from the client's Invoke
+                                                                    threads: the seed's 4 vs 64 (the default)
 
 The platform runs in this process (``rehearsal.loopback.LoopbackDeployment``: loopback MDS, two KVS nodes,
 the proxy); the client in a child process (``benchmarks.platform_client``), as the scheduler VM is a
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lambda_platform import PlatformSettings
 from rehearsal.cdk_cli import synthesize
-from rehearsal.loopback import INVOKER, LoopbackDeployment
+from rehearsal.loopback import LoopbackDeployment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT_S = 3600
@@ -40,15 +40,14 @@ def run(what: str, args) -> dict:
         delay_scale=args.delay_scale,
         logs_dir=Path(tempfile.mkdtemp(prefix="wukong-bench-logs-")),
     )
-    changes = {INVOKER: {"reserved_concurrency": args.invoker_reserved}} if args.invoker_reserved else {}
-    with LoopbackDeployment(cdk_out, settings, kvs_nodes=2, changes=changes) as deployment:
+    with LoopbackDeployment(cdk_out, settings, kvs_nodes=2) as deployment:
         request = {
             "what": what,
             "cluster": deployment.cluster_settings(job_timeout_s=1800),
             "reps": args.reps,
             "width": args.width,
             "leaves": args.leaves,
-            "batch": args.batch,
+            "threads": args.threads,
             "platform_url": deployment.url,
         }
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -86,7 +85,7 @@ def print_fanout(result: dict, args) -> None:
 def print_leaves(result: dict, args) -> None:
     print(
         f"the leaf burst of {args.leaves} leaves on the Lambda platform, Invoke latency {args.latency_ms:g} ms, "
-        f"concurrency {args.concurrency}, invoker batches of {args.batch}; {args.reps} alternating runs each"
+        f"concurrency {args.concurrency}; {args.reps} alternating runs each"
     )
     medians = {}
     for arm, runs in result["times"].items():
@@ -96,10 +95,12 @@ def print_leaves(result: dict, args) -> None:
             f"  {arm:10s}: burst median {medians[arm][0]:6.2f} s (runs {', '.join(f'{t:.2f}' for t in bursts)}), "
             f"job median {medians[arm][1]:6.2f} s (runs {', '.join(f'{t:.2f}' for t in runs)})"
         )
-    for arm in ("threads-4", "threads-64"):
-        burst = medians["invoker"][0] / medians[arm][0]
-        job = medians["invoker"][1] / medians[arm][1]
-        print(f"  invoker / {arm}: burst {burst:.2f}, job {job:.2f}")
+    first, *others = medians
+    for arm in others:
+        print(
+            f"  {arm} / {first}: burst {medians[arm][0] / medians[first][0]:.2f}, "
+            f"job {medians[arm][1] / medians[first][1]:.2f}"
+        )
     print(f"  (platform: {result['platform']})")
 
 
@@ -114,10 +115,7 @@ def main(argv=None) -> None:
     parser.add_argument("--delay-scale", type=float, default=0.01, help="times Lambda's throttle back-off")
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--leaves", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=100, help="leaf payloads per invoker invocation")
-    parser.add_argument(
-        "--invoker-reserved", type=int, default=0, help="reserved concurrency for the invoker function"
-    )
+    parser.add_argument("--threads", type=int, nargs="+", default=[4, 64], help="the client's Invoke threads")
     parser.add_argument("--cdk-out", type=Path, default=None, help="default: cdk synth into a temporary dir")
     args = parser.parse_args(argv)
     result = run(args.what, args)

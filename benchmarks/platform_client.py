@@ -79,16 +79,13 @@ def fanout(cluster, request) -> dict:
 
 
 def leaves(cluster, request) -> dict:
-    count, batch = request["leaves"], request["batch"]
+    count = request["leaves"]
     expected = sum(range(1, count + 1))
     arms = {
-        "threads-4": Client(cluster, task_grouping=False, num_lambda_invokers=4),
-        "threads-64": Client(cluster, task_grouping=False, num_lambda_invokers=64),
-        "invoker": Client(
-            cluster, task_grouping=False, invoker_function_min_leaves=1, invoker_batch_leaves=batch
-        ),
+        f"threads-{threads}": Client(cluster, task_grouping=False, num_lambda_invokers=threads)
+        for threads in request["threads"]
     }
-    for client in arms.values():  # warm-up: the platform's environments (the invoker's too) start
+    for client in arms.values():  # warm-up: the platform's environments start
         timed(client, leaf_tree(count), expected)
     times = {arm: [] for arm in arms}
     bursts = {arm: [] for arm in arms}

@@ -24,11 +24,8 @@ PROXY_PORT = 8989
 SSH_PORT = 22
 
 EXECUTOR_HANDLER = "wukong.executor.handler.lambda_handler"
-INVOKER_HANDLER = "wukong.invokers.handler.lambda_handler"
 PROXY_MODULE = "wukong.proxy"
 
-INVOKER_MEMORY_MB = 1024  # the invoker only makes Invoke calls; memory buys it network throughput
-INVOKER_TIMEOUT_S = 300
 
 # Cloud Map private DNS namespace in the VPC. Not .local: that name is reserved for multicast DNS (RFC 6762)
 # and systemd-resolved on Amazon Linux 2023 may not send it to the VPC resolver. .internal is reserved

@@ -76,9 +76,9 @@ def read_deployment(moto, outputs: dict[str, str], cdk_out: Path) -> Deployment:
         InstanceId=outputs["SchedulerInstanceId"], Attribute="userData"
     )["UserData"]["Value"]
     lambda_client = moto.client("lambda")
+    name = outputs["ExecutorFunctionName"]
     environments = {
         name: lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        for name in (outputs["ExecutorFunctionName"], outputs["InvokerFunctionName"])
     }
     sqs = moto.client("sqs")
     queue_arns = {

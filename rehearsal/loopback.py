@@ -29,7 +29,6 @@ from .moto import DUMMY_CREDENTIALS, REGION
 from .stand_ins import RedisStandIns
 
 EXECUTOR = "WukongStack-Executor"
-INVOKER = "WukongStack-Invoker"
 
 
 class LoopbackDeployment:
@@ -99,7 +98,6 @@ class LoopbackDeployment:
             "mds_password": self.redis.password,
             "use_fargate": False,
             "executor_function_name": EXECUTOR,
-            "invoker_function_name": INVOKER,
             "aws_region": REGION,
             "lambda_endpoint_url": self.url,
         }

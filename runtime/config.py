@@ -64,8 +64,6 @@ CLIENT_JOB_SETTINGS = (
     "cluster_reductions",
     "progress",
     "num_lambda_invokers",
-    "invoker_function_min_leaves",
-    "invoker_batch_leaves",
 )
 JOB_SETTINGS = frozenset(EXECUTOR_JOB_SETTINGS + CLIENT_JOB_SETTINGS)
 
@@ -100,17 +98,13 @@ class WukongConfig:
     proxy_max_unauthenticated: int = 64
 
     # --- invocation ---
-    num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
-    # AWS: a leaf burst of more than this many leaves goes to the invoker function, in batches of at most
-    # invoker_batch_leaves payloads (and the Event payload limit), which invokes the executors from inside
-    # AWS; 0 = never, the client invokes every leaf itself.
-    invoker_function_min_leaves: int = 0
-    invoker_batch_leaves: int = 100
+    # AWS: threads that invoke the leaf executors in parallel. The seed's 4 took 39 s for a burst of 2000
+    # leaves at Lambda's ~50 ms per Invoke call on the Lambda platform, 64 took 23 s (benchmarks/README.md).
+    num_lambda_invokers: int = 64
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
     # 0 = the platform's limit: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, LOCAL_PAYLOAD_BYTES locally
     max_payload_bytes: int = 0
     executor_function_name: str = "WukongExecutor"
-    invoker_function_name: str = "WukongInvoker"
     aws_region: str = "us-east-1"
     lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
     lambda_memory_mb: int = 3008
@@ -205,7 +199,6 @@ def validate(config: WukongConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad setting."""
     positive = (
         "num_lambda_invokers",
-        "invoker_batch_leaves",
         "max_task_fanout",
         "max_payload_bytes",
         "big_task_threshold",
@@ -222,7 +215,7 @@ def validate(config: WukongConfig) -> None:
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)!r}")
-    for name in ("max_concurrency", "local_workers", "max_local_workers", "invoker_function_min_leaves"):
+    for name in ("max_concurrency", "local_workers", "max_local_workers"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 (the default) or positive, got {getattr(config, name)!r}")
     if not 0 <= config.max_retry_attempts <= LAMBDA_MAX_RETRY_ATTEMPTS:

@@ -14,7 +14,7 @@ from enum import Enum
 
 from . import testhooks
 from .config import WukongConfig
-from .invokers import InvokerFunctionBurst, LambdaInvoker, LocalInvoker
+from .invokers import LambdaInvoker, LocalInvoker
 from .storage.connect import Stores, connect, endpoint_nodes
 
 
@@ -24,12 +24,10 @@ class Role(Enum):
     CLIENT = "client"  # the leaf burst of a job
     EXECUTOR = "executor"  # an executor invoking the dependents it does not run
     PROXY = "proxy"  # a big fan-out: the reason the proxy exists
-    INVOKER_FUNCTION = "invoker"  # the invoker Lambda, starting a batch of leaves
 
 
-# Parallel Invoke calls per role (AWS); the client uses num_lambda_invokers. The proxy and the invoker
-# function exist to start many executors at once from inside AWS.
-INVOKE_THREADS = {Role.EXECUTOR: 8, Role.PROXY: 64, Role.INVOKER_FUNCTION: 64}
+# Parallel Invoke calls per role (AWS); the client uses num_lambda_invokers.
+INVOKE_THREADS = {Role.EXECUTOR: 8, Role.PROXY: 64}  # the proxy exists to start big fan-outs at once
 
 
 @dataclass
@@ -52,14 +50,10 @@ def build(config: WukongConfig, role: Role, *, stores: Stores | None = None, dup
 def make_invoker(
     config: WukongConfig, role: Role, stores: Stores | None = None, duplicate: bool | None = None
 ):
-    """The transport that starts executors; on AWS it needs no stores (the invoker function has none).
-    A client's leaf burst over ``invoker_function_min_leaves`` goes through the invoker function."""
+    """The transport that starts executors; on AWS it needs no stores."""
     if config.mode == "aws":
         threads = INVOKE_THREADS.get(role, config.num_lambda_invokers)
-        direct = LambdaInvoker.for_executors(config, concurrency=threads)
-        if role is Role.CLIENT and config.invoker_function_min_leaves:
-            return InvokerFunctionBurst.for_config(config, direct)
-        return direct
+        return LambdaInvoker.for_executors(config, concurrency=threads)
     if duplicate is None:
         duplicate = testhooks.duplicate_deliveries()
     return LocalInvoker((stores or connect(config)).mds.redis, config.local_queue, duplicate=duplicate)

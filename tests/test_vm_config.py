@@ -25,7 +25,6 @@ SETTINGS = {  # what the stack renders into the VM's user data (tokens resolved)
     "kvs_service_name": "kvs.wukong.internal:6379",
     "use_fargate": True,
     "executor_function_name": "WukongStack-Executor",
-    "invoker_function_name": "WukongStack-Invoker",
     "aws_region": "us-east-1",
     "proxy_address": "__WUKONG_PROXY_ADDRESS__",
     "proxy_port": 8989,

@@ -2,14 +2,6 @@
 
 from .aws_lambda import LambdaInvoker
 from .base import Invoker, decode_payload, encode_payload
-from .leaf_burst import InvokerFunctionBurst
 from .local import LocalInvoker
 
-__all__ = [
-    "Invoker",
-    "InvokerFunctionBurst",
-    "LocalInvoker",
-    "LambdaInvoker",
-    "encode_payload",
-    "decode_payload",
-]
+__all__ = ["Invoker", "LocalInvoker", "LambdaInvoker", "encode_payload", "decode_payload"]

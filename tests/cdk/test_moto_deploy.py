@@ -75,10 +75,7 @@ def test_config_output_is_complete_and_agrees_with_the_other_outputs(deployed):
     assert config["proxy_address"] == deployed["ProxyAddress"]
     assert config["redis_password_secret_arn"] == deployed["RedisPasswordSecretArn"]
     assert config["proxy_secret_arn"] == deployed["ProxySecretArn"]
-    assert (config["executor_function_name"], config["invoker_function_name"]) == (
-        deployed["ExecutorFunctionName"],
-        deployed["InvokerFunctionName"],
-    )
+    assert config["executor_function_name"] == deployed["ExecutorFunctionName"]
 
 
 def test_scheduler_vm_writes_a_complete_config_that_dask_and_wukong_load(deployment, deployed, tmp_path):
@@ -109,11 +106,10 @@ def test_scheduler_vm_writes_a_complete_config_that_dask_and_wukong_load(deploym
         assert getattr(config, name) == section[name], name
 
 
-@pytest.mark.parametrize("function", ["ExecutorFunctionName", "InvokerFunctionName"])
-def test_deployed_functions_carry_the_same_settings(deployed, aws, function):
+def test_the_deployed_executor_carries_the_same_settings(deployed, aws):
     from wukong.config import coerce
 
-    configuration = aws("lambda").get_function_configuration(FunctionName=deployed[function])
+    configuration = aws("lambda").get_function_configuration(FunctionName=deployed["ExecutorFunctionName"])
     variables = configuration["Environment"]["Variables"]
     config = json.loads(deployed["WukongConfig"])
     assert {name: coerce(name[len(ENV_PREFIX) :].lower(), value) for name, value in variables.items()} == {

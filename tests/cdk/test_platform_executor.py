@@ -3,8 +3,8 @@
 The platform reads them from the CLI's cdk.out like any template. What only a deployment knows (the MDS
 address, the secrets' ARNs, the proxy's address, the failure queue's ARN) is given as the rehearsal's
 loopback stand-ins (``rehearsal.functions.loopback_functions``); the rehearsal proper gives what moto
-deployed. Whole jobs on the platform are tests/test_platform_jobs.py's; here the executor imports and
-handles one invocation, and the invoker function fans out through the platform's Invoke API.
+deployed. Whole jobs on the platform are test_platform_jobs.py's; here the executor imports and handles
+one invocation.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from platform_support import STACK, invoke, lambda_client, records, write_stack
+from platform_support import invoke, lambda_client
 
-from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER
+from cdk.constants import EXECUTOR_HANDLER
 from lambda_platform import (
-    PLATFORM_URL,
     LambdaPlatform,
     PlatformSettings,
     TemplateError,
@@ -29,7 +28,6 @@ from wukong.protocol.payload import JobSettings, invocation
 pytestmark = pytest.mark.timeout(900)  # the first synth builds the layers
 
 EXECUTOR = "WukongStack-Executor"
-INVOKER = "WukongStack-Invoker"
 DEPLOYMENT_ONLY = (
     "WUKONG_HOST",
     "WUKONG_REDIS_PASSWORD_SECRET_ARN",
@@ -59,9 +57,9 @@ def test_the_platform_reads_wukong_stacks_functions(synthesized):
         assert f"{EXECUTOR}: {variable} = " in str(raised.value)
     assert f"{EXECUTOR}: OnFailure destination = Fn::GetAtt" in str(raised.value)  # the failure queue
     specs = loopback_functions(synthesized, stand_ins())
-    assert set(specs) == {EXECUTOR, INVOKER}  # the stack's Node.js custom resource is not a Python function
-    executor, invoker = specs[EXECUTOR], specs[INVOKER]
-    assert (executor.handler, invoker.handler) == (EXECUTOR_HANDLER, INVOKER_HANDLER)
+    assert set(specs) == {EXECUTOR}  # the stack's Node.js custom resource is not a Python function
+    executor = specs[EXECUTOR]
+    assert executor.handler == EXECUTOR_HANDLER
     assert (executor.runtime, executor.memory_mb, executor.timeout_s) == ("python3.11", 3008, 900.0)
     assert (executor.code_dir / "wukong" / "executor" / "handler.py").is_file()
     assert [
@@ -74,7 +72,7 @@ def test_the_platform_reads_wukong_stacks_functions(synthesized):
         600,
     )
     assert executor.async_config.on_failure_destination.startswith("arn:aws:sqs:us-east-1:123456789012:")
-    assert executor.reserved_concurrency is None and invoker.reserved_concurrency is None
+    assert executor.reserved_concurrency is None  # the account's unreserved pool
     assert executor.environment["WUKONG_AWS_REGION"] == "us-east-1"  # Ref AWS::Region
     assert executor.environment["WUKONG_EXECUTOR_FUNCTION_NAME"] == EXECUTOR
 
@@ -103,27 +101,3 @@ def test_the_packaged_executor_imports_and_handles_an_invocation(
         assert answer["job"] == "no-such-job", (answer, log)
     assert report.init_duration_ms > 0 and report.memory_size_mb == 3008
     print(f"executor on the platform: {json.dumps(answer)[:300]}\n{report.line()}")
-
-
-def test_the_invoker_function_fans_out_through_the_platform(synthesized, runtime_dir, tmp_path):
-    """The packaged invoker function, unmodified, invokes "the executor" (a recording test function here)
-    once per payload through the platform itself: AWS_ENDPOINT_URL_LAMBDA is the platform's URL."""
-    recorder_out = write_stack(tmp_path, {"recorder": {}})
-    functions = {
-        INVOKER: loopback_functions(
-            synthesized, {**stand_ins(), "WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}
-        )[INVOKER],
-        "recorder": load_functions(recorder_out, STACK)["recorder"],
-    }
-    settings = PlatformSettings(
-        logs_dir=tmp_path / "logs", extra_environment={"AWS_ENDPOINT_URL_LAMBDA": PLATFORM_URL}
-    )
-    payloads = [{"action": "return", "leaf": f"leaf-{i}"} for i in range(12)]
-    with LambdaPlatform(functions, settings, runtime_dir=runtime_dir) as platform:
-        response, answer = invoke(lambda_client(platform.url), INVOKER, {"payloads": payloads})
-        platform.drain()
-    assert "FunctionError" not in response, answer
-    assert answer == {"invoked": 12}
-    assert sorted(record["event"]["leaf"] for record in records(recorder_out)) == sorted(
-        p["leaf"] for p in payloads
-    )
