@@ -24,11 +24,8 @@ PROXY_PORT = 8989
 SSH_PORT = 22
 
 EXECUTOR_HANDLER = "wukong.executor.handler.lambda_handler"
-INVOKER_HANDLER = "wukong.invokers.handler.lambda_handler"
 PROXY_MODULE = "wukong.proxy"
 
-INVOKER_MEMORY_MB = 1024  # the invoker only makes Invoke calls; memory buys it network throughput
-INVOKER_TIMEOUT_S = 300
 
 # Cloud Map private DNS namespace in the VPC. Not .local: that name is reserved for multicast DNS (RFC 6762)
 # and systemd-resolved on Amazon Linux 2023 may not send it to the VPC resolver. .internal is reserved
@@ -44,3 +41,11 @@ VM_REQUIREMENTS = "vm-requirements.txt"
 # Files the scheduler VM and the Lambdas share.
 SCHEDULER_CONFIG_PATH = "/etc/dask/wukong.yaml"  # dask reads /etc/dask/*.yaml by itself
 SCHEDULER_INSTALL_DIR = "/opt/wukong"
+# The scheduler VM's layout and services (cdk/scheduler_host.py renders them; the rehearsal reads them back
+# from a deployed boot script, without importing the CDK).
+APP_DIR = f"{SCHEDULER_INSTALL_DIR}/app"  # wukong/, examples/, wheels/, vm-requirements.txt
+VENV_DIR = f"{SCHEDULER_INSTALL_DIR}/venv"
+SETTINGS_FILE = f"{SCHEDULER_INSTALL_DIR}/settings.json"  # the stack's settings, before the VM adds its IP
+VM_CONFIG_MODULE = "wukong.aws.vm_config"
+PROXY_UNIT = "wukong-proxy"
+LOGIN_USER = "ec2-user"

@@ -1,4 +1,4 @@
-"""The executor and invoker Lambdas and the dependency layers they share."""
+"""The executor Lambda and its dependency layers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .constants import EXECUTOR_HANDLER, INVOKER_HANDLER, INVOKER_MEMORY_MB, INVOKER_TIMEOUT_S, PYTHON_VERSION
+from .constants import EXECUTOR_HANDLER, PYTHON_VERSION
 from .runtime_asset import function_code
 
 RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
@@ -34,11 +34,13 @@ VPC_ENI_ACTIONS = [
 
 
 class Functions(Construct):
-    """``executor`` runs tasks; ``invoker`` starts executors for the leaf burst. Both in the private subnets.
+    """``executor`` runs tasks, in the private subnets. (The seed's invoker function, which started the leaf
+    burst from inside AWS, is gone: on the Lambda platform its batches were slower than the client's own
+    Invoke threads; benchmarks/README.md has the numbers.)
 
-    Their names are fixed (``executor_name``, ``invoker_name``) rather than generated, because the executor
-    must know its own name and may invoke only itself: a name known at synthesis avoids a dependency cycle
-    between a function and its own role. ``executor_arn``/``invoker_arn`` are built from those names.
+    Its name is fixed (``executor_name``) rather than generated, because the executor must know its own
+    name and may invoke only itself: a name known at synthesis avoids a dependency cycle between a
+    function and its own role. ``executor_arn`` is built from that name.
     The executor's asynchronous invocations are configured explicitly: Lambda's retries kept, events
     older than ``max_event_age_s`` dropped, and a record of every event Lambda gave up on sent to
     ``failure_queue``.
@@ -52,10 +54,8 @@ class Functions(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         executor_group: ec2.ISecurityGroup,
-        invoker_group: ec2.ISecurityGroup,
         layer_dirs: Sequence[Path],
         executor_name: str,
-        invoker_name: str,
         memory_mb: int,
         timeout_s: int,
         max_event_age_s: int,
@@ -64,9 +64,7 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.executor_name = executor_name
-        self.invoker_name = invoker_name
         self.executor_arn = function_arn(self, executor_name)
-        self.invoker_arn = function_arn(self, invoker_name)
         self.layers = [
             lambda_.LayerVersion(
                 self,
@@ -79,18 +77,7 @@ class Functions(Construct):
             )
             for i, path in enumerate(layer_dirs)
         ]
-        code = function_code()
-        common = dict(
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
-            code=code,
-            layers=self.layers,
-            vpc=vpc,
-            vpc_subnets=subnets,
-            environment=dict(environment),
-        )
         self.executor_logs = self._log_group("ExecutorLogs")
-        self.invoker_logs = self._log_group("InvokerLogs")
         self.executor = lambda_.Function(
             self,
             "Executor",
@@ -105,20 +92,13 @@ class Functions(Construct):
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=Duration.seconds(max_event_age_s),
             on_failure=destinations.SqsDestination(failure_queue),
-            **common,
-        )
-        self.invoker = lambda_.Function(
-            self,
-            "Invoker",
-            function_name=invoker_name,
-            handler=INVOKER_HANDLER,
-            description="Wukong invoker: starts one executor per leaf payload",
-            security_groups=[invoker_group],
-            memory_size=INVOKER_MEMORY_MB,
-            timeout=Duration.seconds(INVOKER_TIMEOUT_S),
-            log_group=self.invoker_logs,
-            role=self._role("InvokerRole", self.invoker_logs),
-            **common,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=function_code(),
+            layers=self.layers,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            environment=dict(environment),
         )
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:

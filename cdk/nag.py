@@ -52,7 +52,9 @@ VPC_NETWORK_INTERFACES = (
 )
 ACCOUNT_SETTINGS = (
     "lambda:GetAccountSettings reads the account's Lambda concurrency quota (read-only, account-level: the "
-    "action has no resource to scope to). LocalCluster sizes task grouping with it at start."
+    "action has no resource to scope to). LocalCluster sizes task grouping with it at start. "
+    "servicediscovery:DiscoverInstances (read-only) has no resource either; its conditions limit it to the "
+    "KVS service of this stack's namespace, whose nodes the client lists for every job."
 )
 FAILURE_QUEUE_WITHOUT_DLQ = (
     "The queue is itself the executor's on-failure destination: the scheduler VM reads and deletes the "
@@ -77,9 +79,9 @@ def acknowledge_findings(stack: WukongStack) -> None:
     _acknowledge(stack.scheduler.instance, ("AwsSolutions-IAM5", ACCOUNT_SETTINGS, [ANY_RESOURCE]))
     _acknowledge(stack.secrets.redis_password, ("AwsSolutions-SMG4", PASSWORD_ROTATION))
     _acknowledge(stack.secrets.proxy_secret, ("AwsSolutions-SMG4", PROXY_SECRET_ROTATION))
-    for function in (stack.functions.executor, stack.functions.invoker):
-        _acknowledge(function, ("AwsSolutions-L1", PYTHON_PINNED))
-        _acknowledge(function.role, ("AwsSolutions-IAM5", VPC_NETWORK_INTERFACES, [ANY_RESOURCE]))
+    executor = stack.functions.executor
+    _acknowledge(executor, ("AwsSolutions-L1", PYTHON_PINNED))
+    _acknowledge(executor.role, ("AwsSolutions-IAM5", VPC_NETWORK_INTERFACES, [ANY_RESOURCE]))
     _acknowledge(stack.failure_queue.queue, ("AwsSolutions-SQS3", FAILURE_QUEUE_WITHOUT_DLQ))
     _acknowledge(stack.kv_store.cluster, ("AwsSolutions-ECS4", CONTAINER_INSIGHTS))
 

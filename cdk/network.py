@@ -17,10 +17,9 @@ DEFAULT_ZONE_COUNT = 2  # without context zones: the region's first two (Fn::Get
 
 class Network(Construct):
     """Two AZs (``zones``, or the region's first two) with public and private subnets, one NAT gateway,
-    a flow log, and four security groups. The instances go into the first zone.
+    a flow log, and three security groups. The instances go into the first zone.
 
     - ``executor_group``: the executor Lambdas.
-    - ``invoker_group``: the invoker Lambda (no ingress: it only calls the Lambda API).
     - ``scheduler_group``: the scheduler VM; SSH from ``ssh_cidr``, the proxy port from the executors.
     - ``redis_group``: the metadata store and the KVS nodes; Redis only from executors and scheduler.
     """
@@ -66,7 +65,6 @@ class Network(Construct):
         )
 
         self.executor_group = self._group("Executor", "Wukong executor Lambdas")
-        self.invoker_group = self._group("Invoker", "Wukong invoker Lambda")
         self.scheduler_group = self._group("Scheduler", "Wukong scheduler and proxy VM")
         self.redis_group = self._group("Redis", "Wukong metadata store and KVS Redis nodes")
 

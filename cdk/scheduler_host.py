@@ -15,11 +15,17 @@ from constructs import Construct, IDependable
 from . import boot_script
 from .boot_script import NETWORK_ATTEMPTS, READINESS_ATTEMPTS
 from .constants import (
+    APP_DIR,
+    LOGIN_USER,
     PROXY_MODULE,
+    PROXY_UNIT,
     PYTHON_VERSION,
     RUNTIME_DIR,
     SCHEDULER_CONFIG_PATH,
     SCHEDULER_INSTALL_DIR,
+    SETTINGS_FILE,
+    VENV_DIR,
+    VM_CONFIG_MODULE,
     VM_REQUIREMENTS,
     VM_WHEELS_DIR,
 )
@@ -29,13 +35,7 @@ from .runtime_asset import bundling, stage_scheduler_bundle
 from .wukong_config import PROXY_ADDRESS_PLACEHOLDER, DeploymentSettings
 
 PYTHON = f"python{PYTHON_VERSION}"
-APP_DIR = f"{SCHEDULER_INSTALL_DIR}/app"  # wukong/, examples/, wheels/, vm-requirements.txt
-VENV_DIR = f"{SCHEDULER_INSTALL_DIR}/venv"
-SETTINGS_FILE = f"{SCHEDULER_INSTALL_DIR}/settings.json"  # the stack's settings, before the VM adds its IP
 ARCHIVE = "/tmp/wukong-runtime.zip"
-VM_CONFIG_MODULE = "wukong.aws.vm_config"
-PROXY_UNIT = "wukong-proxy"
-LOGIN_USER = "ec2-user"
 BOOT_TIMEOUT = Duration.minutes(20)  # dnf install of Python, an offline pip install, the readiness check
 
 

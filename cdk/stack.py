@@ -9,13 +9,14 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from .constants import KVS_NAMESPACE, KVS_SERVICE, LOGIN_USER
 from .failure_queue import FailureQueue
 from .functions import Functions
 from .kv_store import KeyValueStore
 from .metadata_store import MetadataStore
 from .nag import acknowledge_findings
 from .network import Network
-from .scheduler_host import LOGIN_USER, SchedulerHost
+from .scheduler_host import SchedulerHost
 from .secrets import Secrets
 from .wukong_config import PROXY_ADDRESS_PLACEHOLDER, DeploymentSettings
 
@@ -94,7 +95,6 @@ class WukongStack(Stack):
             redis_password_secret_arn=self.secrets.redis_password.secret_arn,
             kvs_service_name=self.kv_store.endpoint,
             executor_function_name=f"{self.stack_name}-Executor",
-            invoker_function_name=f"{self.stack_name}-Invoker",
             aws_region=self.region,
             proxy_address=PROXY_ADDRESS_PLACEHOLDER,
             proxy_secret_arn=self.secrets.proxy_secret.secret_arn,
@@ -123,10 +123,8 @@ class WukongStack(Stack):
             vpc=self.network.vpc,
             subnets=private,
             executor_group=self.network.executor_group,
-            invoker_group=self.network.invoker_group,
             layer_dirs=props.layer_dirs,
             executor_name=settings.executor_function_name,
-            invoker_name=settings.invoker_function_name,
             memory_mb=props.lambda_memory_mb,
             timeout_s=props.lambda_timeout_s,
             max_event_age_s=props.job_timeout_s,
@@ -140,12 +138,11 @@ class WukongStack(Stack):
     def grant_access(self) -> None:
         functions, secrets = self.functions, self.secrets
         for secret in (secrets.redis_password, secrets.proxy_secret):
-            for grantee in (functions.executor, functions.invoker, self.scheduler.instance):
+            for grantee in (functions.executor, self.scheduler.instance):
                 secret.grant_read(grantee)
         # The executor continues a schedule by invoking itself; it may invoke nothing else.
         allow_invoke(functions.executor.role, functions.executor_arn)
-        allow_invoke(functions.invoker.role, functions.executor_arn)
-        allow_invoke(self.scheduler.instance.role, functions.executor_arn, functions.invoker_arn)
+        allow_invoke(self.scheduler.instance.role, functions.executor_arn)
         # LocalCluster reads the executor's concurrency at start (wukong.aws.concurrency) and watches the
         # failure queue while jobs run (wukong.aws.failures).
         self.scheduler.instance.add_to_role_policy(
@@ -155,6 +152,20 @@ class WukongStack(Stack):
             iam.PolicyStatement(actions=["lambda:GetAccountSettings"], resources=["*"])
         )
         self.failure_queue.queue.grant_consume_messages(self.scheduler.instance)
+        # The client finds each job's KVS nodes with Cloud Map's API (wukong.aws.kvs_nodes): DNS answers
+        # with at most 8 of them. DiscoverInstances takes no resource; its conditions name the service.
+        self.scheduler.instance.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["servicediscovery:DiscoverInstances"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "servicediscovery:NamespaceName": KVS_NAMESPACE,
+                        "servicediscovery:ServiceName": KVS_SERVICE,
+                    }
+                },
+            )
+        )
 
     def add_outputs(self, key_name: str) -> None:
         scheduler, settings, kvs, functions = self.scheduler, self.settings, self.kv_store, self.functions
@@ -178,12 +189,10 @@ class WukongStack(Stack):
             "KvsClusterName": (kvs.cluster.cluster_name, "ECS cluster of the KVS nodes"),
             "KvsEcsServiceName": (kvs.service.service_name, "ECS service of the KVS nodes"),
             "ExecutorFunctionName": (settings.executor_function_name, "executor Lambda function"),
-            "InvokerFunctionName": (settings.invoker_function_name, "invoker Lambda function"),
             "ExecutorLogGroup": (
                 functions.executor_logs.log_group_name,
                 "the executors' CloudWatch log group",
             ),
-            "InvokerLogGroup": (functions.invoker_logs.log_group_name, "the invoker's CloudWatch log group"),
             "KvsLogGroup": (kvs.log_group.log_group_name, "the KVS nodes' CloudWatch log group"),
             "FailureQueueUrl": (
                 settings.failure_queue_url,

@@ -22,7 +22,6 @@ REQUIRED_SETTINGS = (
     "kvs_service_name",
     "use_fargate",
     "executor_function_name",
-    "invoker_function_name",
     "aws_region",
     "proxy_address",
     "proxy_port",
@@ -41,7 +40,6 @@ class DeploymentSettings:
     redis_password_secret_arn: str
     kvs_service_name: str
     executor_function_name: str
-    invoker_function_name: str
     aws_region: str
     proxy_address: str
     proxy_secret_arn: str

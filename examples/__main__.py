@@ -1,7 +1,8 @@
-"""Run seed workloads on Wukong's embedded local mode and check them against dask's synchronous scheduler.
+"""Run seed workloads and check them against dask's synchronous scheduler, on the embedded local mode or,
+with ``mode: aws`` in the config (the scheduler VM's /etc/dask/wukong.yaml), on the deployment.
 
 python -m examples                 # every workload at the seed size
-python -m examples svd gemm --small
+python -m examples svd gemm --small --report
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-check", action="store_true", help="skip the comparison with dask's sync scheduler"
     )
+    parser.add_argument("--report", action="store_true", help="print each job's report (cost included)")
     args = parser.parse_args(argv)
     failures = 0
     with LocalCluster() as cluster:
         client = Client(cluster)
         for name in args.names or list(WORKLOADS):
+            if cluster.config.mode == "aws" and WORKLOADS[name].local_only:
+                print(f"{name:15s} skipped: local mode only ({WORKLOADS[name].local_only})", flush=True)
+                continue
             collection = WORKLOADS[name].build(args.small)
             started = time.perf_counter()
             (result,) = dask.compute(collection, scheduler=client.get)
@@ -49,8 +54,11 @@ def main(argv=None) -> int:
             report = client.last_report
             print(
                 f"{name:15s} {elapsed:8.3f} s  {report.tasks:6d} tasks  {report.invocations:5d} invocations  "
-                f"{verdict}  {summary(result)}"
+                f"{verdict}  {summary(result)}",
+                flush=True,
             )
+            if args.report:
+                print("  " + str(report).replace("\n", "\n  "), flush=True)
     return 1 if failures else 0
 
 

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         delay_scale=args.delay_scale,
         invoke_latency_s=args.invoke_latency_ms / 1000,
+        invoke_rate_per_s=args.invoke_rate_per_s,
         cold_start_latency_s=args.cold_start_latency_ms / 1000,
         duplicate_probability=args.duplicate_probability,
         seed=args.seed,
@@ -104,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--delay-scale", type=float, default=1.0, help="times Lambda's retry and throttle delays")
     p.add_argument("--invoke-latency-ms", type=float, default=0.0)
     p.add_argument("--cold-start-latency-ms", type=float, default=0.0)
+    p.add_argument("--invoke-rate-per-s", type=float, default=0.0, help="Invoke requests a second before 429")
     p.add_argument("--duplicate-probability", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--idle-timeout-s", type=float, default=IDLE_ENVIRONMENT_S)

@@ -3,7 +3,7 @@
 An event is due when it arrives. The dispatcher takes due events in order of due time; for each:
 
 - older than the function's ``MaximumEventAgeInSeconds``: dropped (``EventAgeExceeded``);
-- no concurrency left: throttled, back in the queue after 1 s, 2 s, 4 s ... at most 5 min (Lambda's
+- no concurrency left (the account's, or the function's reserved concurrency): throttled, back in the queue after 1 s, 2 s, 4 s ... at most 5 min (Lambda's
   back-off for throttled events), times ``delay_scale``;
 - else it runs on a worker thread. A function error (exception, crash, timeout, memory) sends it back
   after 1 min, then 2 min (times ``delay_scale``), until it has been retried ``MaximumRetryAttempts``
@@ -120,7 +120,7 @@ class EventQueue:
             if event.age_s > event.function.async_config.maximum_event_age_s:
                 self.on_dropped(event, EVENT_AGE_EXCEEDED)
                 self._notify()
-            elif not self.capacity.try_acquire():
+            elif not self.capacity.try_acquire(event.function.name):
                 event.throttles += 1
                 self.throttles += 1
                 backoff = THROTTLE_BACKOFF_INITIAL_S * 2 ** (event.throttles - 1)
@@ -133,7 +133,7 @@ class EventQueue:
                     self._workers.submit(self._run, event)
                 except RuntimeError:  # stopping: the pool no longer takes work
                     self._finish_run()
-                    self.capacity.release()
+                    self.capacity.release(event.function.name)
 
     def _run(self, event: QueuedEvent) -> None:
         try:
@@ -142,7 +142,7 @@ class EventQueue:
             traceback.print_exc(file=sys.stderr)
             error = json.dumps({"errorType": "ServiceException", "errorMessage": str(exc)}).encode()
         finally:
-            self.capacity.release()
+            self.capacity.release(event.function.name)
         try:
             event.attempts += 1
             if error is not None and not self._stopped:  # stopping killed it: neither retried nor dropped

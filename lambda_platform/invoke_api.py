@@ -11,9 +11,12 @@
 Errors, as the service sends them (JSON ``{"Type": "User", "message": ...}``, ``x-amzn-ErrorType``):
 413 ``RequestEntityTooLargeException`` over the payload limit, 404 ``ResourceNotFoundException`` for an
 unknown function or qualifier, 429 ``TooManyRequestsException`` when a RequestResponse finds no
-concurrency left, 400 ``InvalidRequestContentException`` for a body that is not JSON.
+concurrency left (``ConcurrentInvocationLimitExceeded``, or ``ReservedFunction...`` for a function's own
+reservation) or when the request rate is over ``invoke_rate_per_s`` (any invocation type:
+``FunctionInvocationRateLimitExceeded``), 400 ``InvalidRequestContentException`` for a body that is not JSON.
 
-``GET /_platform/reports[?function=NAME]``, ``/_platform/dropped`` and ``/_platform/stats`` return the
+``GET /2016-08-19/account-settings`` and ``GET /2019-09-30/functions/{FunctionName}/concurrency`` are
+GetAccountSettings and GetFunctionConcurrency (:mod:`account`). ``GET /_platform/reports[?function=NAME]``, ``/_platform/dropped`` and ``/_platform/stats`` return the
 REPORT records with their billed GB-s, the dropped events, and the counters, as JSON.
 """
 
@@ -27,6 +30,7 @@ import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .account import RATE_LIMIT_REASON, account_settings, function_concurrency
 from .limits import EVENT_PAYLOAD_LIMIT_BYTES, LOG_TAIL_BYTES, REQUEST_RESPONSE_PAYLOAD_LIMIT_BYTES
 from .loopback_http import JsonHandler, LoopbackServer
 from .names import LATEST, parse_function_name
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
     from .platform import LambdaPlatform
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+ACCOUNT_SETTINGS_PATH = re.compile(r"^/2016-08-19/account-settings/?$")
+CONCURRENCY_PATH = re.compile(r"^/2019-09-30/functions/(?P<name>[^/]+)/concurrency/?$")
 PAYLOAD_LIMITS_BYTES = {
     "Event": EVENT_PAYLOAD_LIMIT_BYTES,
     "RequestResponse": REQUEST_RESPONSE_PAYLOAD_LIMIT_BYTES,
@@ -66,6 +72,11 @@ def _handler_class(platform: LambdaPlatform):
                 if not match:
                     raise InvokeError(404, "UnknownOperationException", f"Unknown operation POST {url.path}")
                 qualifier = parse_qs(url.query).get("Qualifier", [""])[0]
+                platform.count_call("Invoke")
+                if not platform.request_rate.take():
+                    raise InvokeError(
+                        429, "TooManyRequestsException", "Rate Exceeded.", Reason=RATE_LIMIT_REASON
+                    )
                 self.invoke(unquote(match["name"]), qualifier, body)
             except InvokeError as error:
                 document = {"Type": "User", "message": error.message, **error.extra}
@@ -91,12 +102,9 @@ def _handler_class(platform: LambdaPlatform):
                 result = platform.invoke_sync(
                     spec, body or b"{}", self.headers.get("X-Amz-Client-Context", "")
                 )
-            except Throttled:
+            except Throttled as throttled:
                 raise InvokeError(
-                    429,
-                    "TooManyRequestsException",
-                    "Rate Exceeded.",
-                    Reason="ConcurrentInvocationLimitExceeded",
+                    429, "TooManyRequestsException", "Rate Exceeded.", Reason=throttled.reason
                 ) from None
             headers = {"X-Amz-Executed-Version": LATEST, "x-amzn-RequestId": result.report.request_id}
             if result.function_error:
@@ -107,6 +115,20 @@ def _handler_class(platform: LambdaPlatform):
 
         def do_GET(self):
             url = urlsplit(self.path)
+            if ACCOUNT_SETTINGS_PATH.match(url.path):
+                platform.count_call("GetAccountSettings")
+                return self.send(200, json.dumps(account_settings(platform)).encode(), {})
+            match = CONCURRENCY_PATH.match(url.path)
+            if match:
+                platform.count_call("GetFunctionConcurrency")
+                try:
+                    spec = find_function(platform, unquote(match["name"]), "")
+                except InvokeError as error:
+                    document = {"Type": "User", "message": error.message}
+                    return self.send(
+                        error.status, json.dumps(document).encode(), {"x-amzn-ErrorType": error.error_type}
+                    )
+                return self.send(200, json.dumps(function_concurrency(platform, spec.name)).encode(), {})
             function = parse_qs(url.query).get("function", [""])[0]
             answers = {
                 "/_platform/reports": lambda: {

@@ -25,6 +25,12 @@ RETRY_DELAYS_S = (60.0, 120.0)
 THROTTLE_BACKOFF_INITIAL_S = 1.0
 THROTTLE_BACKOFF_MAX_S = 300.0
 
+# GetAccountSettings' code-size quotas (AccountLimit): 250 MB unzipped per function with its layers, 50 MB
+# per zipped upload, 75 GB for the region's functions and layers together.
+CODE_SIZE_UNZIPPED_BYTES = 262144000
+CODE_SIZE_ZIPPED_BYTES = 52428800
+TOTAL_CODE_SIZE_BYTES = 80530636800
+
 # An account's concurrency is 1000 on AWS; this machine (2 cores shared) runs a few dozen processes well.
 DEFAULT_CONCURRENCY = 32
 # Lambda bills in 1 ms steps (since Dec 2020) and, since Aug 2025, a cold start's Init Duration too.

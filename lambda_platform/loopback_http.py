@@ -11,6 +11,9 @@ class LoopbackServer(ThreadingHTTPServer):
     """A thread per connection, served from a thread of its own; quiet when a peer goes away."""
 
     daemon_threads = True
+    # The listen backlog: socketserver's default of 5 refused connections when invoker functions opened
+    # hundreds at once (their batches were retried as failures); Lambda's API takes them all.
+    request_queue_size = 1024
 
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str):
         super().__init__((host, port), handler)

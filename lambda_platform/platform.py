@@ -17,11 +17,13 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
 from . import invocation
+from .account import RequestRate
 from .destinations import Destinations, invocation_record
 from .environment import Sandbox
 from .event_queue import EventQueue, QueuedEvent
@@ -49,8 +51,18 @@ class LambdaPlatform:
         self.runtime_dir = Path(runtime_dir).resolve() if runtime_dir else None
         self.logs_dir = Path(self.settings.logs_dir or tempfile.mkdtemp(prefix="lambda-platform-logs-"))
         self.book = ReportBook()
-        self.capacity = Capacity(self.settings.concurrency)
+        self.capacity = Capacity(
+            self.settings.concurrency,
+            {
+                name: spec.reserved_concurrency
+                for name, spec in self.functions.items()
+                if spec.reserved_concurrency is not None
+            },
+        )
+        self.request_rate = RequestRate(self.settings.invoke_rate_per_s)
         self.duplicates = 0
+        self.accepted: dict[str, int] = defaultdict(int)  # Event invocations answered 202, per function
+        self.api_calls: dict[str, int] = defaultdict(int)  # requests per API operation
         self._dropped: list[DroppedEvent] = []
         self._lock = threading.Lock()
         self._random = random.Random(self.settings.seed)
@@ -156,21 +168,26 @@ class LambdaPlatform:
 
     # --- invocations (the Invoke API calls these) ---
 
+    def count_call(self, operation: str) -> None:
+        with self._lock:
+            self.api_calls[operation] += 1
+
     def function(self, name: str) -> FunctionSpec | None:
         return self.functions.get(name)
 
     def invoke_sync(self, spec: FunctionSpec, payload: bytes, client_context: str = "") -> invocation.Result:
-        if not self.capacity.try_acquire():
-            raise Throttled(spec.name)
+        if not self.capacity.try_acquire(spec.name):
+            raise Throttled(spec.name, self.capacity.throttle_reason(spec.name))
         try:
             return self._execute(spec, str(uuid.uuid4()), payload, client_context)
         finally:
-            self.capacity.release()
+            self.capacity.release(spec.name)
 
     def invoke_async(self, spec: FunctionSpec, payload: bytes) -> str:
         request_id = str(uuid.uuid4())
         self.events.put(spec, request_id, payload)
         with self._lock:
+            self.accepted[spec.name] += 1
             duplicate = self._random.random() < self.settings.duplicate_probability
             self.duplicates += duplicate
         if duplicate:  # the same event, the same request id, delivered once more
@@ -255,6 +272,8 @@ class LambdaPlatform:
             "duplicates": self.duplicates,
             "dropped": len(self.dropped_events()),
             "billed_gb_s": self.billed_gb_s(),
+            "accepted": dict(self.accepted),
+            "api_calls": dict(self.api_calls),
         }
 
     def dropped_as_dicts(self) -> list[dict]:

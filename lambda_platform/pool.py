@@ -1,7 +1,9 @@
 """Concurrency and the environments that serve it.
 
 :class:`Capacity` is the platform's concurrency limit (an account's, on AWS): at most ``limit``
-invocations run at once, over all functions. :class:`Environments` holds every live execution
+invocations run at once, over all functions; a function with reserved concurrency (the template's
+``ReservedConcurrentExecutions``) runs at most that many, and those are kept from every other function,
+which share the rest (the account's ``UnreservedConcurrentExecutions``). :class:`Environments` holds every live execution
 environment: an invocation takes an idle one of its function (warm start, most recently used first) or
 starts a new one (cold start). Idle environments are frozen (SIGSTOP), as Lambda freezes them, and
 thawed when reused. Never more environments than the limit: a cold start at the limit stops
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from .environment import ExecutionEnvironment, Sandbox, Spawn
@@ -25,24 +29,51 @@ REAPER_THREADS = 8  # environments stopped at once (each waits up to 0.5 s for i
 class Throttled(Exception):
     """No concurrency left for a RequestResponse invocation (Lambda: 429 TooManyRequestsException)."""
 
+    def __init__(self, function: str, reason: str):
+        super().__init__(f"{function}: {reason}")
+        self.reason = reason  # Lambda's ThrottleReason
+
+
+CONCURRENT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
+RESERVED_LIMIT_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+
 
 class Capacity:
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, reserved: Mapping[str, int] | None = None):
+        reserved = dict(reserved or {})
         if limit < 1:
             raise ValueError(f"the concurrency limit must be at least 1, not {limit}")
-        self.limit = limit
+        if sum(reserved.values()) > limit:
+            raise ValueError(
+                f"the functions reserve {sum(reserved.values())} concurrent executions, over the limit of {limit}"
+            )
+        self.limit, self.reserved = limit, reserved
         self.running = 0
+        self._running_by: dict[str, int] = defaultdict(int)
         self._condition = threading.Condition()
 
-    def try_acquire(self) -> bool:
+    @property
+    def unreserved(self) -> int:
+        """What functions without a reservation share (GetAccountSettings' UnreservedConcurrentExecutions)."""
+        return self.limit - sum(self.reserved.values())
+
+    def throttle_reason(self, function: str) -> str:
+        return RESERVED_LIMIT_REASON if function in self.reserved else CONCURRENT_LIMIT_REASON
+
+    def try_acquire(self, function: str = "") -> bool:
+        pool = function if function in self.reserved else ""  # "": the unreserved pool, shared
+        bound = self.reserved[function] if pool else self.unreserved
         with self._condition:
-            if self.running >= self.limit:
+            if self._running_by[pool] >= bound:
                 return False
+            self._running_by[pool] += 1
             self.running += 1
             return True
 
-    def release(self) -> None:
+    def release(self, function: str = "") -> None:
+        pool = function if function in self.reserved else ""
         with self._condition:
+            self._running_by[pool] -= 1
             self.running -= 1
             self._condition.notify_all()
 

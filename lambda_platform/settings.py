@@ -23,6 +23,9 @@ class PlatformSettings:
     concurrency: int = DEFAULT_CONCURRENCY  # invocations at once over all functions (an account's limit)
     delay_scale: float = 1.0  # times Lambda's retry delays (1 and 2 min) and throttle back-off (1 s..5 min)
     invoke_latency_s: float = 0.0  # added to every Invoke call (the seed measured ~0.05 s on AWS)
+    # Invoke requests per second over all functions before 429 (Lambda: 10 x the account's concurrency,
+    # per second); 0 = no limit. One second's worth may come at once.
+    invoke_rate_per_s: float = 0.0
     cold_start_latency_s: float = 0.0  # added before each new environment starts
     duplicate_probability: float = 0.0  # an Event invocation delivered twice (Lambda: at least once)
     seed: int | None = None  # for the duplicates' random draws

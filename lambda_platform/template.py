@@ -4,7 +4,8 @@
 its asset directory (``aws:asset:path``, relative to cdk.out), else its ``S3Key`` is the asset's hash in
 ``<Stack>.assets.json``. From each ``AWS::Lambda::Function`` with a Python runtime this reads
 ``FunctionName`` (else the logical id: CloudFormation would generate one), ``Handler``, ``Runtime``,
-``MemorySize``, ``Timeout`` (Lambda's defaults where absent), ``Environment.Variables`` and ``Layers``;
+``MemorySize``, ``Timeout`` (Lambda's defaults where absent), ``Environment.Variables``, ``Layers`` and
+``ReservedConcurrentExecutions``;
 from each ``AWS::Lambda::EventInvokeConfig`` for it, ``MaximumRetryAttempts``,
 ``MaximumEventAgeInSeconds`` and ``DestinationConfig.OnFailure.Destination``. Nothing is restated.
 
@@ -53,6 +54,7 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     async_config: AsyncConfig = AsyncConfig()
     logical_id: str = ""
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the unreserved pool
 
     @property
     def python_version(self) -> str:
@@ -83,8 +85,8 @@ def load_functions(
     intrinsics = (intrinsics or Intrinsics()).with_refs(
         {logical_id: function_name(logical_id, resource) for logical_id, resource in functions.items()}
     )
-    configs = event_invoke_configs(resources, intrinsics)
-    specs, unresolved = {}, []
+    configs, unresolved = event_invoke_configs(resources, intrinsics)
+    specs = {}
     for logical_id, resource in functions.items():
         name = intrinsics.resolve(resource["Properties"].get("FunctionName", logical_id))
         overrides = {**(environment or {}), **(function_environment or {}).get(name, {})}
@@ -93,8 +95,8 @@ def load_functions(
         specs[name] = function_spec(logical_id, name, resource, assets, variables, configs.get(name))
     if unresolved:
         raise TemplateError(
-            "environment variables whose values only a deployment knows; give them as Intrinsics or "
-            "environment overrides:\n  " + "\n  ".join(unresolved)
+            "values only a deployment knows; give them as Intrinsics or environment overrides:\n  "
+            + "\n  ".join(unresolved)
         )
     return specs
 
@@ -124,6 +126,11 @@ def function_spec(logical_id, name, resource, assets, variables, async_config) -
         environment=variables,
         async_config=async_config or AsyncConfig(),
         logical_id=logical_id,
+        reserved_concurrency=(
+            int(properties["ReservedConcurrentExecutions"])
+            if "ReservedConcurrentExecutions" in properties
+            else None
+        ),
     )
 
 
@@ -142,26 +149,32 @@ def resolve_environment(resource, intrinsics, overrides) -> tuple[dict[str, str]
     return variables, missing
 
 
-def event_invoke_configs(resources: dict, intrinsics: Intrinsics) -> dict[str, AsyncConfig]:
-    """{function name: its $LATEST asynchronous-invocation settings}."""
-    configs = {}
+def event_invoke_configs(resources: dict, intrinsics: Intrinsics) -> tuple[dict[str, AsyncConfig], list[str]]:
+    """({function name: its $LATEST asynchronous-invocation settings}, destinations nobody resolved)."""
+    configs, unresolved = {}, []
     for resource in resources.values():
         if resource["Type"] != "AWS::Lambda::EventInvokeConfig":
             continue
         properties = resource["Properties"]
         if properties.get("Qualifier", "$LATEST") != "$LATEST":
             continue  # versions and aliases are not modelled: every invocation runs $LATEST
+        name = intrinsics.resolve(properties["FunctionName"])
         on_failure = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
-        configs[intrinsics.resolve(properties["FunctionName"])] = AsyncConfig(
+        try:
+            destination = intrinsics.resolve(on_failure) if on_failure else ""
+        except UnresolvedIntrinsic as exc:
+            unresolved.append(f"{name}: OnFailure destination = {exc}")
+            destination = ""
+        configs[name] = AsyncConfig(
             maximum_retry_attempts=int(
                 properties.get("MaximumRetryAttempts", DEFAULT_MAXIMUM_RETRY_ATTEMPTS)
             ),
             maximum_event_age_s=float(
                 properties.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_S)
             ),
-            on_failure_destination=intrinsics.resolve(on_failure) if on_failure else "",
+            on_failure_destination=destination,
         )
-    return configs
+    return configs, unresolved
 
 
 class Assets:

@@ -48,14 +48,18 @@ VM_RECIPE = LAYERS_DIR / "vm" / "requirements.txt"
 VM_BUNDLE_DIR = BUILD_DIR / "vm"  # what the scheduler VM's asset carries (cdk/runtime_asset.py)
 VM_STAMP_FILE = VM_BUNDLE_DIR / "stamp.json"
 
-LAYER_ORDER = ("numpy", "dask")  # earlier layers win when two resolve the same distribution
+LAYER_ORDER = ("numpy", "scipy", "dask")  # earlier layers win when two resolve the same distribution
 PLATFORM = "manylinux2014_x86_64"
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000  # "250 MB": function code plus all layers, unzipped
 LAMBDA_MAX_LAYERS = 5
-BUILD_FORMAT = 1  # bump when this script's output changes shape, to invalidate old stamps
+BUILD_FORMAT = 2  # bump when this script's output changes shape, to invalidate old stamps
 
 STRIP_DIR_NAMES = frozenset({"__pycache__", "tests", "test", "testing_data"})
 STRIP_SUFFIXES = (".pyc", ".pyo")
+# Files of test directories that a package's own code imports, kept when their directory goes: numpy.testing
+# imports numpy._core.tests._natype (numpy 2.1+), and scipy imports numpy.testing (the rehearsal's Cholesky
+# failed on Lambda with "No module named 'numpy._core.tests'").
+KEPT_IN_TESTS = frozenset({"numpy/_core/tests/_natype.py"})
 
 
 class LayerBuildError(RuntimeError):
@@ -255,8 +259,21 @@ def strip(site: Path) -> None:
     """Drop test suites and bytecode: Lambda never runs them and they count against the size limit."""
     for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and path.name in STRIP_DIR_NAMES and not path.name.endswith(".dist-info"):
-            shutil.rmtree(path)
+            strip_directory(site, path)
         elif path.is_file() and path.suffix in STRIP_SUFFIXES:
+            path.unlink()
+
+
+def strip_directory(site: Path, directory: Path) -> None:
+    """Remove ``directory`` but the files of KEPT_IN_TESTS in it."""
+    kept = {site / name for name in KEPT_IN_TESTS if (site / name).parent == directory}
+    if not kept:
+        shutil.rmtree(directory)
+        return
+    for path in directory.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path not in kept:
             path.unlink()
 
 

@@ -53,8 +53,8 @@ NON_SETTING_ENV = frozenset({"WUKONG_WORKER_ID", "WUKONG_WORKER_SLOT", "WUKONG_S
 TEST_ENV_PREFIX = "WUKONG_TEST_"
 
 # Settings a Client may set for its own jobs; the rest belong to the cluster. The executor's ones travel
-# with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy``);
-# the client's shape the job before it runs.
+# with every invocation (``protocol.payload.JobSettings`` has exactly these fields, plus ``use_proxy`` and
+# the job's KV-store nodes); the client's shape the job before it runs.
 EXECUTOR_JOB_SETTINGS = (
     "exactly_one_result",
     "invocation_cost_s",
@@ -104,12 +104,13 @@ class WukongConfig:
     proxy_max_unauthenticated: int = 64
 
     # --- invocation ---
-    num_lambda_invokers: int = 4  # AWS: threads that invoke the leaf executors in parallel
+    # AWS: threads that invoke the leaf executors in parallel. The seed's 4 took 39 s for a burst of 2000
+    # leaves at Lambda's ~50 ms per Invoke call on the Lambda platform, 64 took 23 s (benchmarks/README.md).
+    num_lambda_invokers: int = 64
     max_task_fanout: int = 10  # fan-outs this large or larger go through the proxy
     # 0 = the platform's limit: LAMBDA_ASYNC_PAYLOAD_BYTES on AWS, LOCAL_PAYLOAD_BYTES locally
     max_payload_bytes: int = 0
     executor_function_name: str = "WukongExecutor"
-    invoker_function_name: str = "WukongInvoker"
     aws_region: str = "us-east-1"
     lambda_endpoint_url: str = ""  # a Lambda-compatible endpoint (tests); empty = AWS
     lambda_memory_mb: int = 3008

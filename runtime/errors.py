@@ -37,6 +37,21 @@ class RedisUnreachableError(WukongError, ConnectionError):
         return type(self), (self.role, self.address, self.reason, self.advice)
 
 
+class KvsDiscoveryError(WukongError):
+    """The KV-store nodes of a deployment could not be found in Cloud Map."""
+
+    def __init__(self, service_name: str, reason: str):
+        self.service_name, self.reason = service_name, reason
+        super().__init__(
+            f"cannot find the KV-store nodes of {service_name!r} in Cloud Map: {reason}. Check that the KVS "
+            "service runs (the stack's KvsClusterName and KvsEcsServiceName outputs: aws ecs describe-services) "
+            "and that this machine's role may call servicediscovery:DiscoverInstances."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.service_name, self.reason)
+
+
 class ClusterClosedError(WukongError):
     def __init__(self):
         super().__init__(

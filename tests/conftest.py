@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # the examples package
+    sys.path.insert(0, str(ROOT))  # the examples, rehearsal and lambda_platform packages
 
 os.environ.setdefault("WUKONG_PROGRESS", "off")
 os.environ.setdefault("WUKONG_TEST_VALIDATE", "1")  # every executor checks its state after every event

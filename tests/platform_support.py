@@ -110,7 +110,8 @@ def handler(event, context):
 
 def write_stack(directory: Path, functions: dict[str, dict]) -> Path:
     """A cloud assembly in ``directory``; each function: ``handler``, ``memory``, ``timeout``,
-    ``environment``, ``retries``, ``max_age_s``, ``on_failure`` (all optional). Returns the cdk.out."""
+    ``reserved`` (concurrency), ``environment``, ``retries``, ``max_age_s``, ``on_failure`` (all
+    optional). Returns the cdk.out."""
     cdk_out = directory / "cdk.out"
     code = cdk_out / "asset.code"
     code.mkdir(parents=True)
@@ -138,7 +139,11 @@ def write_stack(directory: Path, functions: dict[str, dict]) -> Path:
             },
             "Layers": [{"Ref": "TestLayer"}],
         }
-        for key, option in (("MemorySize", "memory"), ("Timeout", "timeout")):
+        for key, option in (
+            ("MemorySize", "memory"),
+            ("Timeout", "timeout"),
+            ("ReservedConcurrentExecutions", "reserved"),
+        ):
             if option in options:
                 properties[key] = options[option]
         resources[logical_id] = {
@@ -194,10 +199,13 @@ def processes_of(cdk_out: Path) -> list[int]:
     return found
 
 
-def lambda_client(url: str):
-    """boto3's Lambda client on the platform, dummy credentials, no retries of its own."""
+def lambda_client(url: str, attempts: int = 2):
+    """boto3's Lambda client on the platform, dummy credentials, ``attempts`` in all (1: every 429 and
+    connection error is seen, none retried)."""
     config = Config(
-        retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120, max_pool_connections=50
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+        read_timeout=120,
+        max_pool_connections=50,
     )
     return boto3.client(
         "lambda",

@@ -1,12 +1,13 @@
-"""Lambda's concurrency, read with boto3 over HTTP from tests/lambda_endpoint.py (GetAccountSettings,
-GetFunctionConcurrency), and what ``LocalCluster(mode="aws")`` makes of it; and mode="aws" without boto3."""
+"""Lambda's concurrency, read with boto3 over HTTP from the Lambda platform (GetAccountSettings: its
+concurrency limit; GetFunctionConcurrency: the template's ReservedConcurrentExecutions), and what
+``LocalCluster(mode="aws")`` makes of it; and mode="aws" without boto3."""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
-from lambda_endpoint import LambdaEndpoint
+from platform_support import running_platform, write_stack
 
 from wukong import LocalCluster
 from wukong.aws.concurrency import LambdaConcurrency, executor_concurrency, read_concurrency
@@ -28,60 +29,63 @@ def credentials(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def functions():
-    return {EXECUTOR: lambda event, context: None, OTHER: lambda event, context: None}
+def platform_of(tmp_path, runtime_dir, functions: dict[str, dict], concurrency: int):
+    """The platform on a template with these functions (their ``reserved`` concurrency); none runs."""
+    return running_platform(write_stack(tmp_path, functions), runtime_dir, concurrency=concurrency)
 
 
-def aws_settings(endpoint: LambdaEndpoint) -> dict:
+def aws_settings(url: str) -> dict:
     return {
         "mode": "aws",
         "executor_function_name": EXECUTOR,
         "aws_region": REGION,
-        "lambda_endpoint_url": endpoint.url,
+        "lambda_endpoint_url": url,
     }
 
 
-def test_a_new_account_shares_its_small_unreserved_pool():
-    with LambdaEndpoint(functions(), account_concurrency=10) as endpoint:
-        lambda_client = client("lambda", region=REGION, endpoint_url=endpoint.url)
-        found = read_concurrency(lambda_client, EXECUTOR)
+def test_a_new_account_shares_its_small_unreserved_pool(tmp_path, runtime_dir):
+    with platform_of(tmp_path, runtime_dir, {EXECUTOR: {}, OTHER: {}}, concurrency=10) as platform:
+        found = read_concurrency(client("lambda", region=REGION, endpoint_url=platform.url), EXECUTOR)
     assert found == LambdaConcurrency(account_limit=10, unreserved=10, reserved=None)
     assert found.executors == 10
 
 
-def test_a_reserved_function_gets_its_reservation_and_others_share_the_rest():
-    with LambdaEndpoint(functions(), account_concurrency=1000, reserved={OTHER: 300}) as endpoint:
-        lambda_client = client("lambda", region=REGION, endpoint_url=endpoint.url)
-        assert read_concurrency(lambda_client, EXECUTOR).executors == 700
-        endpoint.reserved[EXECUTOR] = 250
-        assert read_concurrency(lambda_client, EXECUTOR) == LambdaConcurrency(1000, 450, 250)
+def test_others_reservations_shrink_the_shared_pool(tmp_path, runtime_dir):
+    with platform_of(tmp_path, runtime_dir, {EXECUTOR: {}, OTHER: {"reserved": 300}}, 1000) as platform:
+        found = read_concurrency(client("lambda", region=REGION, endpoint_url=platform.url), EXECUTOR)
+    assert found == LambdaConcurrency(1000, 700, None) and found.executors == 700
 
 
-def test_the_cluster_reads_it_once_at_start():
+def test_a_reserved_function_gets_its_reservation(tmp_path, runtime_dir):
+    functions = {EXECUTOR: {"reserved": 250}, OTHER: {"reserved": 300}}
+    with platform_of(tmp_path, runtime_dir, functions, 1000) as platform:
+        found = read_concurrency(client("lambda", region=REGION, endpoint_url=platform.url), EXECUTOR)
+    assert found == LambdaConcurrency(1000, 450, 250) and found.executors == 250
+
+
+def test_the_cluster_reads_it_once_at_start(tmp_path, runtime_dir):
     """LocalCluster.concurrency is what task grouping folds leaves for (Client.get)."""
-    with LambdaEndpoint(functions(), account_concurrency=50) as endpoint:
-        cluster = LocalCluster(**aws_settings(endpoint))
-        reads = len(endpoint.requests)
+    with platform_of(tmp_path, runtime_dir, {EXECUTOR: {}}, concurrency=50) as platform:
+        cluster = LocalCluster(**aws_settings(platform.url))
         assert cluster.concurrency == 50
         assert cluster.concurrency == 50
-        assert len(endpoint.requests) == reads == 2  # GetAccountSettings and GetFunctionConcurrency, once
         cluster.close()
+        assert platform.stats()["api_calls"] == {"GetAccountSettings": 1, "GetFunctionConcurrency": 1}
 
 
-def test_a_set_max_concurrency_is_not_asked_of_lambda():
-    with LambdaEndpoint(functions()) as endpoint:
+def test_a_set_max_concurrency_is_not_asked_of_lambda(tmp_path, runtime_dir):
+    with platform_of(tmp_path, runtime_dir, {EXECUTOR: {}}, concurrency=50) as platform:
         cluster = LocalCluster(
-            mode="aws", max_concurrency=7, lambda_endpoint_url=endpoint.url, aws_region=REGION
+            mode="aws", max_concurrency=7, lambda_endpoint_url=platform.url, aws_region=REGION
         )
-        assert cluster.concurrency == 7 and endpoint.requests == []
+        assert cluster.concurrency == 7
         cluster.close()
+        assert platform.stats()["api_calls"] == {}
 
 
-def test_an_unreadable_account_falls_back_to_the_default_quota_with_a_warning(caplog):
-    with LambdaEndpoint(
-        {OTHER: lambda e, c: None}
-    ) as endpoint:  # no executor function: GetFunctionConcurrency 404
-        assert executor_concurrency(WukongConfig(**aws_settings(endpoint))) == LAMBDA_DEFAULT_CONCURRENCY
+def test_an_unreadable_account_falls_back_to_the_default_quota_with_a_warning(tmp_path, runtime_dir, caplog):
+    with platform_of(tmp_path, runtime_dir, {OTHER: {}}, concurrency=50) as platform:  # no executor: 404
+        assert executor_concurrency(WukongConfig(**aws_settings(platform.url))) == LAMBDA_DEFAULT_CONCURRENCY
     assert "lambda:GetAccountSettings and lambda:GetFunctionConcurrency" in caplog.text
 
 

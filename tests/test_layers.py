@@ -23,9 +23,10 @@ ALLOWED = {
     "aws": {"aws_sdk", "storage", "config", "errors"},
     "diagnostics": {"protocol", "config", "errors"},
     "proxy": {"protocol", "platforms", "storage", "invokers", "config", "errors"},
-    "platforms": {"storage", "invokers", "proxy", "testhooks", "config", "errors"},
+    # the seam: builds stores and invokers; on AWS a job's KVS nodes come from Cloud Map (aws.kvs_nodes)
+    "platforms": {"storage", "invokers", "proxy", "aws", "testhooks", "config", "errors"},
     "executor": {"protocol", "storage", "platforms", "testhooks", "config", "errors"},
-    "scheduler": {"protocol", "diagnostics", "storage", "config", "errors", "local"},
+    "scheduler": {"protocol", "diagnostics", "storage", "platforms", "config", "errors", "local"},
     "local": {
         "executor",
         "proxy",

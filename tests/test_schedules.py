@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from wukong.config import WukongConfig
+from wukong.protocol.payload import JobSettings, decode, encode, invocation
 from wukong.protocol.schedule import decode_schedule
 from wukong.scheduler.dag import build_dag
 from wukong.scheduler.job import leaf_payload
@@ -209,10 +211,23 @@ def test_schedule_goes_to_mds_when_payload_would_be_too_big():
     encoded = encode_schedules(build_schedules(dag, part))
     (schedule,) = encoded.values()
     assert decode_schedule(schedule).chain == tuple(range(2000))
-    small = leaf_payload("job", 0, 0, schedule, {}, max_payload_bytes=4096)
+    small = leaf_payload("job", [(0, 0)], schedule, job_settings(max_payload_bytes=4096))
     assert "sched_b64" not in small and small["sched"] == 0
-    big = leaf_payload("job", 0, 0, schedule, {}, max_payload_bytes=len(schedule) * 2)
+    big = leaf_payload("job", [(0, 0)], schedule, job_settings(max_payload_bytes=len(schedule) * 2))
     assert "sched_b64" in big
+
+
+def job_settings(**config) -> JobSettings:
+    return JobSettings.from_config(WukongConfig(**config), use_proxy=False)
+
+
+def test_the_job_kvs_nodes_travel_with_the_settings_and_take_their_room_from_the_payload():
+    nodes = ("10.0.1.7:6379", "10.0.2.9:6379")
+    settings = JobSettings.from_config(WukongConfig(max_payload_bytes=100_000), False, nodes)
+    assert settings.kvs_nodes == nodes
+    assert settings.max_payload_bytes == 100_000 - len('{"kvs_nodes":["10.0.1.7:6379","10.0.2.9:6379"]}')
+    payload = decode(encode(invocation("job", "L0", 0, 0, settings)))
+    assert JobSettings.from_payload(payload["settings"]) == settings
 
 
 def test_bad_key_is_a_key_error():

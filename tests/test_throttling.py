@@ -42,22 +42,25 @@ def test_throttled_invoke_calls_are_reported():
     assert "3 Invoke calls of the leaf burst were throttled and retried" in text
 
 
-def test_throttled_invoke_calls_are_retried_and_counted(monkeypatch):
+def test_throttled_invoke_calls_are_retried_and_counted(monkeypatch, tmp_path, runtime_dir):
     """Lambda answers an Invoke call over its request rate with 429: botocore retries it, and the
-    invoker counts it for the report. (The stand-in endpoint throttles on request; the Lambda platform
-    throttles only by concurrency, which asynchronous invocations wait out in its queue.)"""
-    from lambda_endpoint import LambdaEndpoint
+    invoker counts it for the report. The platform's bucket is emptied first (two DryRuns at one request a
+    second), so the leaf's first attempt is throttled; a retry gets through once a token is back."""
+    from platform_support import lambda_client, records, running_platform, write_stack
 
     from wukong.invokers import LambdaInvoker
 
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         monkeypatch.setenv(name, value)
-    events = []
-    with LambdaEndpoint({"WukongExecutor": lambda event, context: events.append(event)}) as endpoint:
-        endpoint.throttle_next = 2
-        invoker = LambdaInvoker("WukongExecutor", region="us-east-1", endpoint_url=endpoint.url)
+    cdk_out = write_stack(tmp_path, {"WukongExecutor": {}})
+    with running_platform(cdk_out, runtime_dir, invoke_rate_per_s=2) as platform:
+        dry = lambda_client(platform.url, attempts=1)
+        for _ in range(2):
+            dry.invoke(FunctionName="WukongExecutor", InvocationType="DryRun", Payload=b"{}")
+        invoker = LambdaInvoker("WukongExecutor", region="us-east-1", endpoint_url=platform.url)
         invoker.invoke([{"job": "j", "leaf": 0}])
-        endpoint.drain()
-        assert events == [{"job": "j", "leaf": 0}]
-        assert invoker.throttled_calls == 2
-        assert [r.status for r in endpoint.requests] == [429, 429, 202]
+        platform.drain()
+        assert [record["event"] for record in records(cdk_out)] == [{"job": "j", "leaf": 0}]
+        assert invoker.throttled_calls >= 1
+        assert invoker.throttled_calls == platform.request_rate.refused
+        assert platform.stats()["accepted"] == {"WukongExecutor": 1}

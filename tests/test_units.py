@@ -118,7 +118,7 @@ class TestConfig:
         from wukong.config import EXECUTOR_JOB_SETTINGS
         from wukong.protocol.payload import JobSettings
 
-        assert [f.name for f in fields(JobSettings)] == [*EXECUTOR_JOB_SETTINGS, "use_proxy"]
+        assert [f.name for f in fields(JobSettings)] == [*EXECUTOR_JOB_SETTINGS, "use_proxy", "kvs_nodes"]
         config = load_config(big_task_threshold=123, max_task_fanout=7)
         settings = JobSettings.from_config(config, use_proxy=True)
         assert (settings.big_task_threshold, settings.max_task_fanout, settings.use_proxy) == (123, 7, True)

@@ -11,10 +11,11 @@ import sys
 
 import dask.config
 import pytest
+from moto import mock_aws
 
 from wukong.aws.vm_config import check_deployment, write_config
 from wukong.config import WukongConfig, load_config
-from wukong.errors import RedisUnreachableError, WukongError
+from wukong.errors import KvsDiscoveryError, RedisUnreachableError, WukongError
 from wukong.local.redis_server import RedisServer
 
 SETTINGS = {  # what the stack renders into the VM's user data (tokens resolved)
@@ -24,7 +25,6 @@ SETTINGS = {  # what the stack renders into the VM's user data (tokens resolved)
     "kvs_service_name": "kvs.wukong.internal:6379",
     "use_fargate": True,
     "executor_function_name": "WukongStack-Executor",
-    "invoker_function_name": "WukongStack-Invoker",
     "aws_region": "us-east-1",
     "proxy_address": "__WUKONG_PROXY_ADDRESS__",
     "proxy_port": 8989,
@@ -58,6 +58,14 @@ def test_the_command_line_writes_the_same_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(output.read_text()) == {"wukong": {**SETTINGS, "proxy_address": "10.0.0.6"}}
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SERVICEDISCOVERY", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +107,9 @@ def test_the_check_names_a_wrong_password(mds, proxy_port):
         check_deployment(deployed(mds, proxy_port, mds_password="not-the-password"), out=lambda line: None)
 
 
-def test_the_check_names_a_kvs_name_that_does_not_resolve(mds, proxy_port):
+def test_the_check_names_a_kvs_service_cloud_map_does_not_know(mds, proxy_port, aws_credentials):
     config = deployed(mds, proxy_port, use_fargate=True, kvs_service_name="kvs.wukong.invalid:6379")
-    with pytest.raises(WukongError, match="kvs.wukong.invalid:6379.*does not resolve"):
+    with mock_aws(), pytest.raises(KvsDiscoveryError, match=r"'kvs.wukong.invalid:6379' in Cloud Map"):
         check_deployment(config, out=lambda line: None)
 
 

@@ -7,7 +7,7 @@
 own private IP in ``proxy_address`` (the user data cannot name it: a cycle), read from IMDSv2 unless
 ``--proxy-address`` is given, and writes /etc/dask/wukong.yaml (JSON, which is YAML) readable by all.
 ``check`` is the VM's readiness check before it signals CloudFormation: the settings load, the metadata
-store answers with the configured password, the KVS name resolves to nodes that answer, and the proxy
+store answers with the configured password, Cloud Map lists KVS nodes that answer, and the proxy
 accepts connections. It prints what it checked and exits 1 with the reason on the first failure.
 """
 
@@ -56,20 +56,19 @@ def check_deployment(config=None, out=print) -> None:
     """Raise ``WukongError`` (or ``OSError``) with the reason unless the deployment answers."""
     from ..config import load_config
     from ..errors import WukongError
-    from ..storage.connect import connect, kvs_endpoints
+    from ..storage.connect import connect
+    from .kvs_nodes import deployment_kvs_nodes
 
     config = config or load_config()
     if config.mode != "aws":
         raise WukongError(f"the settings say mode={config.mode!r}, not 'aws': is {CONFIG_PATH} there?")
     out(f"settings: mode=aws, metadata store {config.host}, KVS {config.kvs_service_name or 'on the MDS'}")
-    try:
-        nodes = kvs_endpoints(config)
-    except OSError as exc:
-        raise WukongError(f"the KVS name {config.kvs_service_name!r} does not resolve: {exc}") from exc
-    stores = connect(config)  # pings the MDS (password from Secrets Manager) and every KVS node
+    stores = connect(config)  # pings the MDS (password from Secrets Manager)
     maxmemory = stores.mds.redis.config_get("maxmemory").get("maxmemory")
     out(f"metadata store answers with the configured password (maxmemory {maxmemory} bytes)")
-    out(f"KVS: {len(nodes)} node(s) answer: {', '.join(f'{h}:{p}' for h, p in nodes) or 'the MDS'}")
+    nodes = deployment_kvs_nodes(config)  # Cloud Map, as a job's client asks it (KvsDiscoveryError)
+    stores.for_job(nodes, check=True)  # pings every node
+    out(f"KVS: {len(nodes)} node(s) answer: {', '.join(nodes) or 'the MDS'}")
     with socket.create_connection((config.proxy_address, config.proxy_port), PROXY_CONNECT_TIMEOUT_S):
         out(f"proxy accepts connections at {config.proxy_address}:{config.proxy_port}")
 

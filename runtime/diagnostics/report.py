@@ -126,7 +126,7 @@ class JobReport:
 
     @property
     def executor_s(self) -> float:
-        """Executor busy time summed over invocations (what Lambda bills)."""
+        """Executor time summed over invocations as Lambda bills it (``protocol.counters.EXECUTOR_MS``)."""
         return self.counters.get(names.EXECUTOR_MS, 0) / 1000
 
     def slowest(self, n: int = 5) -> list[dict]:
@@ -142,7 +142,7 @@ class JobReport:
         lines = [
             f"Wukong job {self.job_id}: {self.tasks} tasks in {self.wall_s:.3f} s, "
             f"{self.invocations} invocations ({self.leaf_invocations} leaves), "
-            f"executors busy {self.executor_s:.3f} s in all",
+            f"executors billed {self.executor_s:.3f} s in all",
             f"  KVS: {_size(self.kvs_bytes_written)} written, {_size(self.kvs_bytes_read)} read; "
             f"MDS: {_size(self.mds_bytes_written)} written, {_size(self.mds_bytes_read)} read",
             f"  tasks whose inputs were all in memory: {self.tasks_local_input}",

@@ -30,20 +30,31 @@ log = logging.getLogger("wukong.executor")
 
 class Invocation:
     def __init__(
-        self, payload: dict, stores, invoker, proxy=None, clock=time.time, check: bool = False, observer=None
+        self,
+        payload: dict,
+        stores,
+        invoker,
+        proxy=None,
+        clock=time.time,
+        check: bool = False,
+        observer=None,
+        started: float | None = None,
     ):
         """``check``: validate the state's invariants after every event (tests); ``observer``: told what
-        runs (``platforms.Platform.observer``)."""
+        runs (``platforms.Platform.observer``); ``started``: when the invocation began to cost (the
+        handler's entry, or a cold start's init), for its billed time (``EXECUTOR_MS``); default now."""
         self.job = payload["job"]
         self.payload = payload
+        settings = wire.JobSettings.from_payload(payload["settings"])
         self.state = ExecutorState(
             owner=payload["owner"],
             start=payload["start"],
             schedule_id=payload["sched"],
-            settings=wire.JobSettings.from_payload(payload["settings"]),
+            settings=settings,
             more_starts=tuple(start for start, _ in payload.get("more", ())),
         )
-        self.mds, self.kvs = stores.mds, stores.kvs
+        # The job's KV-store nodes as its client resolved them: one ring for every executor of the job.
+        self.mds, self.kvs = stores.mds, stores.for_job(settings.kvs_nodes).kvs
         self.invoker, self.proxy, self.clock, self.check = invoker, proxy, clock, check
         self.observe = observer or (lambda job, owner, task: None)
         self.values: dict[int, object] = {}  # outputs held in memory (the state's ``held``)
@@ -54,7 +65,7 @@ class Invocation:
         self.counters: dict[str, int] = defaultdict(int)
         self.timings: list[dict] = []
         self.io_before = self.io_counters()  # the stores outlive the invocation in a warm process
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.delivery = lease.new_delivery_id()
         self.finished = False
 
@@ -365,7 +376,9 @@ EXECUTE = {
 }
 
 
-def run_invocation(payload: dict, stores, invoker, proxy=None, observer=None) -> dict:
-    invocation = Invocation(payload, stores, invoker, proxy, check=validate_state(), observer=observer)
+def run_invocation(payload: dict, stores, invoker, proxy=None, observer=None, started=None) -> dict:
+    invocation = Invocation(
+        payload, stores, invoker, proxy, check=validate_state(), observer=observer, started=started
+    )
     invocation.run()
     return {"job": invocation.job, "tasks": invocation.counters[names.TASKS]}

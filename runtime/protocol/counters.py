@@ -18,7 +18,9 @@ TASKS = "tasks"  # tasks run (each member of a task group counts)
 TASKS_LOCAL_INPUT = "tasks_local_input"  # tasks whose inputs were all in this executor's memory
 DELAYED_IO = "delayed_io"  # big outputs held back for dependents not ready yet
 KVS_WRITES = "kvs_writes"  # outputs written to the KV store
-EXECUTOR_MS = "executor_ms"  # each delivery's run time, in whole milliseconds, summed
+# Each delivery's time as Lambda bills it, in whole milliseconds, summed: from the handler's entry (a cold
+# start on Lambda: from the process's start, its Init Duration) to the invocation's end.
+EXECUTOR_MS = "executor_ms"
 MDS_BYTES_WRITTEN = "mds_bytes_written"
 MDS_BYTES_READ = "mds_bytes_read"
 KVS_BYTES_WRITTEN = "kvs_bytes_written"  # also per node

@@ -27,7 +27,8 @@ PAYLOAD_ENVELOPE_BYTES = 4096
 @dataclass(frozen=True, slots=True)
 class JobSettings:
     """The per-job knobs every executor of the job needs, copied by name from the client's config
-    (``config.EXECUTOR_JOB_SETTINGS`` lists the same names), plus whether the proxy may be used."""
+    (``config.EXECUTOR_JOB_SETTINGS`` lists the same names), plus whether the proxy may be used and the
+    job's KV-store nodes (resolved once by the client: every executor places keys on the same ring)."""
 
     exactly_one_result: bool
     invocation_cost_s: float
@@ -37,15 +38,20 @@ class JobSettings:
     max_payload_bytes: int
     delayed_io_max_wait_s: float
     use_proxy: bool
+    kvs_nodes: tuple[str, ...] = ()  # "host:port"; (): the MDS holds the outputs
 
     @classmethod
-    def from_config(cls, config, use_proxy: bool) -> JobSettings:
-        names = [f.name for f in fields(cls) if f.name != "use_proxy"]
-        return cls(**{name: getattr(config, name) for name in names}, use_proxy=use_proxy)
+    def from_config(cls, config, use_proxy: bool, kvs_nodes: tuple[str, ...] = ()) -> JobSettings:
+        """The node list travels in every payload: what it takes is left out of the payload limit the
+        executors fill with schedules and inline inputs."""
+        names = [f.name for f in fields(cls) if f.name not in ("use_proxy", "kvs_nodes")]
+        settings = {name: getattr(config, name) for name in names}
+        settings["max_payload_bytes"] -= len(encode({"kvs_nodes": list(kvs_nodes)}))
+        return cls(**settings, use_proxy=use_proxy, kvs_nodes=tuple(kvs_nodes))
 
     @classmethod
     def from_payload(cls, data: dict) -> JobSettings:
-        return cls(**data)
+        return cls(**{**data, "kvs_nodes": tuple(data.get("kvs_nodes", ()))})
 
 
 def payload_room(max_payload_bytes: int) -> int:

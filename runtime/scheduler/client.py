@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dask
 
+from .. import platforms
 from ..config import with_job_settings
 from ..diagnostics.progress import progress_hooks
 from ..errors import RedisUnreachableError
@@ -17,6 +18,7 @@ from .grouping import cluster_reductions, group_leaves
 from .job import run_job
 from .modules import task_modules
 from .sizes import chunk_bytes
+from .user_code import register_user_modules
 
 
 class Client:
@@ -51,6 +53,8 @@ class Client:
         executor_keys = [k for k in requested if k not in finalizers]
         executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]
         dag = build_dag(graph, list(dict.fromkeys(executor_keys)))
+        if not platforms.executors_import_client_modules(self.config):
+            register_user_modules()  # before the tasks are pickled (run_job)
         if self.config.task_grouping:
             dag = group_leaves(dag, self.cluster.concurrency)
         if self.config.cluster_reductions:
@@ -58,9 +62,11 @@ class Client:
         self.cluster.warm(task_modules(dag.specs))
         with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             try:
+                # One node list for the whole job, checked now: a node that is gone fails it before it starts.
+                stores = self.stores.for_job(platforms.job_kvs_nodes(self.config), check=True)
                 values, report = run_job(
                     dag,
-                    self.stores,
+                    stores,
                     self.invoker,
                     self.config,
                     use_proxy=bool(self.config.proxy_address),

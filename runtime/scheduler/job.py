@@ -50,7 +50,7 @@ def run_job(
     leaf_invocations: int = 0,
 ) -> tuple[dict[int, object], Future[JobReport]]:
     """Compute every final of ``dag``; returns ({task id: value}, the job's report to come). Raises a
-    task's exception. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
+    task's exception. ``stores`` are the job's: their KV-store node list goes to every executor. ``check()``, called every POLL_INTERVAL_S while the job runs, raises when the
     cluster can no longer run it (``LocalCluster.check``: a process of it died, or it was closed).
 
     The values return as soon as the finals are read. Collecting the executors' counters (they flush
@@ -66,7 +66,7 @@ def run_job(
     job = job or new_job_id()
     part = partition(dag)
     encoded = encode_schedules(build_schedules(dag, part, durations))
-    settings = wire.JobSettings.from_config(config, use_proxy)
+    settings = wire.JobSettings.from_config(config, use_proxy, stores.kvs_nodes)
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
     subscription = mds.subscribe(job)
@@ -76,11 +76,8 @@ def run_job(
     try:
         mds.put_schedules(job, encoded)
         batches = leaf_batches(list(zip(dag.leaves, part.leaf_paths, strict=True)), leaf_invocations)
-        payloads = [
-            leaf_payload(job, batch, encoded[batch[0][1]], settings, config.max_payload_bytes)
-            for batch in batches
-        ]
-        invoker.invoke(payloads)  # the leaf burst: one RPUSH locally, num_lambda_invokers threads on AWS
+        payloads = [leaf_payload(job, batch, encoded[batch[0][1]], settings) for batch in batches]
+        invoker.invoke(payloads)  # the leaf burst: one RPUSH locally; on AWS Invoke calls (platforms)
         values = wait_for_finals(
             job,
             dag,
@@ -195,13 +192,12 @@ def leaf_batches(leaves: list[tuple[int, int]], invocations: int) -> list[list[t
     return batches
 
 
-def leaf_payload(
-    job: str, batch: list[tuple[int, int]], schedule: bytes, settings, max_payload_bytes: int
-) -> dict:
+def leaf_payload(job: str, batch: list[tuple[int, int]], schedule: bytes, settings: wire.JobSettings) -> dict:
     """The payload of one leaf invocation: its first leaf's schedule inline when it fits; the further
     leaves (``more``) and their schedules' ids, which the executor reads in one round trip."""
     (leaf, path), more = batch[0], batch[1:]
-    fits = len(schedule) <= wire.payload_room(max_payload_bytes)
+    more_bytes = len(wire.encode([list(pair) for pair in more])) if more else 0
+    fits = len(schedule) <= wire.payload_room(settings.max_payload_bytes - more_bytes)
     payload = wire.invocation(
         job, wire.leaf_owner(leaf), leaf, path, settings, schedule=schedule if fits else None
     )

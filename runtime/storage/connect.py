@@ -1,11 +1,17 @@
-"""Build the MDS and KVS clients a process needs from the config (passwords from AWS secrets if set)."""
+"""Build the MDS and KVS clients a process needs from the config (passwords from AWS secrets if set).
+
+A job's KV store is the one of its node list (``Stores.for_job``): the client resolves the nodes once per
+job (``platforms.job_kvs_nodes``) and sends them with the job, so every executor of the job places keys
+on the same ring whatever DNS or Cloud Map answer later. A node that cannot be reached fails the job
+(``RedisUnreachableError``, naming it); the ring never drops it and re-hashes.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -21,12 +27,31 @@ from .serialization import Frames
 REDIS_RETRIES = 3  # bounded: a Redis that stays away surfaces as RedisUnreachableError
 MDS_ROLE = "metadata store"
 KVS_ROLE = "KV store"
+# KV stores a warm process keeps, one per node list it served jobs with (a deployment's list changes
+# only when nodes are replaced); past this many the oldest is forgotten (its connections stay shared).
+KVS_STORES_KEPT = 8
 
 
 @dataclass
 class Stores:
     mds: MetadataStore
     kvs: KVStore
+    kvs_nodes: tuple[str, ...] = ()  # the "host:port" nodes ``kvs`` places outputs on; (): on the MDS
+    open_kvs: Callable[[tuple[str, ...]], KVStore] | None = field(default=None, repr=False, compare=False)
+
+    def for_job(self, nodes: Sequence[str], *, check: bool = False) -> Stores:
+        """These stores with the KV store of a job's node list; ``check`` pings every node first (the
+        client, before a job: a node that is gone fails the job before it starts, naming the node)."""
+        nodes = tuple(nodes)
+        stores = (
+            self
+            if nodes == self.kvs_nodes or self.open_kvs is None
+            else replace(self, kvs=self.open_kvs(nodes), kvs_nodes=nodes)
+        )
+        if check:
+            for client in dict.fromkeys(stores.kvs.nodes.values()):
+                client.ping()
+        return stores
 
 
 def connect(config: WukongConfig, fast: bool = False) -> Stores:
@@ -35,20 +60,39 @@ def connect(config: WukongConfig, fast: bool = False) -> Stores:
     host, port = config.mds_address
     mds_client = redis_client(host, port, password, config, MDS_ROLE)
     mds_client.ping()  # fails here, naming the node, if it is unreachable (NodeRetry)
-    kvs_nodes = {}
-    for kvs_host, kvs_port in kvs_endpoints(config):
-        client = redis_client(kvs_host, kvs_port, config.kvs_password or password, config, KVS_ROLE)
-        client.ping()
-        kvs_nodes[f"{kvs_host}:{kvs_port}"] = client
-    if not kvs_nodes:
-        kvs_nodes[f"{host}:{port}"] = mds_client
-    kvs = KVStore(
-        kvs_nodes,
-        ttl_s=config.key_ttl_s,
-        max_value_bytes=config.max_value_bytes,
-        chunk_large_tasks=config.chunk_large_tasks,
+    kvs_password = config.kvs_password or password
+    clients: dict[str, redis.Redis] = {}  # one client (connection pool) per KVS node, shared by stores
+    stores: dict[tuple[str, ...], KVStore] = {}
+
+    def open_kvs(nodes: tuple[str, ...]) -> KVStore:
+        if nodes not in stores:
+            for node in nodes:
+                if node not in clients:
+                    node_host, node_port = parse_address(node, "KV store node")
+                    clients[node] = redis_client(node_host, node_port, kvs_password, config, KVS_ROLE)
+            if len(stores) >= KVS_STORES_KEPT:
+                stores.pop(next(iter(stores)))
+            stores[nodes] = KVStore(
+                {node: clients[node] for node in nodes} or {f"{host}:{port}": mds_client},
+                ttl_s=config.key_ttl_s,
+                max_value_bytes=config.max_value_bytes,
+                chunk_large_tasks=config.chunk_large_tasks,
+            )
+        return stores[nodes]
+
+    own_nodes = endpoint_nodes(config)
+    own = Stores(
+        MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes, fast=fast),
+        open_kvs(own_nodes),
+        own_nodes,
+        open_kvs,
     )
-    return Stores(MetadataStore(mds_client, config.key_ttl_s, config.max_value_bytes, fast=fast), kvs)
+    return own.for_job(own_nodes, check=True)
+
+
+def endpoint_nodes(config: WukongConfig) -> tuple[str, ...]:
+    """The configured KV-store endpoints (``redis_endpoints``) as sorted "host:port" node names."""
+    return tuple(sorted(f"{host}:{port}" for host, port in config.redis_endpoints))
 
 
 class FramesPacker(PythonRespSerializer):
@@ -141,17 +185,6 @@ def redis_client(host: str, port: int, password: str, config: WukongConfig, role
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
     return redis.Redis(connection_pool=pool)
-
-
-def kvs_endpoints(config: WukongConfig) -> list[tuple[str, int]]:
-    """The KVS nodes: explicit endpoints, else every address of the service name, else none (use the MDS)."""
-    if config.redis_endpoints:
-        return list(config.redis_endpoints)
-    if config.kvs_service_name and config.use_fargate:
-        name, port = parse_address(config.kvs_service_name, "kvs_service_name")
-        addresses = {info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
-        return [(address, port) for address in sorted(addresses)]
-    return []
 
 
 def secret_value(arn: str, field: str, config: WukongConfig) -> str:

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stack_support import DEPLOYED_OUTPUTS, REPO_ROOT, cdk_json_context, free_port
+from stack_support import DEPLOYED_OUTPUTS, REHEARSAL_REPORTS, cdk_json_context, free_port
 
 from layers.build import build_layers
 from wukong.local.processes import stop
 
-CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # jsii prints a banner on every start under an end-of-life Node; it says nothing about the code under test.
@@ -36,7 +35,7 @@ def stand_in_build(tmp_path_factory) -> tuple[tuple[Path, ...], Path]:
 
     root = tmp_path_factory.mktemp("layers")
     layer_dirs = []
-    for name in ("numpy", "dask"):
+    for name in ("numpy", "scipy", "dask"):
         package = root / name / "python" / f"{name}_stand_in"
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
@@ -68,32 +67,30 @@ def make_stack(stand_in_build, tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Show the moto deploy's outputs in every run's report, also when output capture hides prints."""
+    """Show the moto deploy's outputs and the rehearsal's REPORT lines in every run's report, also when
+    output capture hides prints."""
     outputs = config.stash.get(DEPLOYED_OUTPUTS, None)
     if outputs is not None:
         terminalreporter.section("WukongStack outputs (cdk deploy into moto)")
         terminalreporter.write_line(json.dumps(outputs, indent=2, sort_keys=True))
+    reports = config.stash.get(REHEARSAL_REPORTS, None)
+    if reports:
+        terminalreporter.section(
+            "./dev rehearse --small: the platform's REPORT lines of one job, its estimate"
+        )
+        for line in reports:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> Path:
     """cdk.out of `cdk synth WukongStack` by the pinned CLI, with the real layers, as for a deployment."""
+    from rehearsal.cdk_cli import CDK_CLI, synthesize
+
     if not CDK_CLI.exists():
         pytest.fail(f"{CDK_CLI} is missing: install the pinned CDK CLI with `npm ci` (./dev does)")
     build_layers()
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    result = subprocess.run(
-        [str(CDK_CLI), "synth", "WukongStack", "-q", "--no-notices", "-o", str(outdir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return outdir
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = REPO_ROOT / "cdk.json"
 DEPLOYED_OUTPUTS = pytest.StashKey[dict]()  # the moto deploy's outputs, for the terminal summary
+REHEARSAL_REPORTS = pytest.StashKey[list]()  # the rehearsal's REPORT lines of one job and its estimate
 
 
 def cdk_json_context() -> dict:
@@ -36,9 +37,7 @@ STACK_OUTPUTS = (
     "KvsClusterName",
     "KvsEcsServiceName",
     "ExecutorFunctionName",
-    "InvokerFunctionName",
     "ExecutorLogGroup",
-    "InvokerLogGroup",
     "KvsLogGroup",
     "FailureQueueUrl",
     "ProxyAddress",

@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Template
 from stack_support import cdk_json_context
 
-from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER, SCHEDULER_CONFIG_PATH
+from cdk.constants import EXECUTOR_HANDLER, KVS_NAMESPACE, KVS_SERVICE, SCHEDULER_CONFIG_PATH
 
 CONTEXT = cdk_json_context()
 AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -238,9 +238,25 @@ def test_scheduler_may_read_its_own_asset_object_only(template):
     assert "*" not in text(arn) and text(arn).endswith(".zip"), text(arn)
 
 
-@pytest.mark.parametrize("handler", [EXECUTOR_HANDLER, INVOKER_HANDLER])
-def test_functions_write_only_their_own_log_group(template, handler):
-    _, fn = function(template, handler)
+def test_scheduler_may_list_the_kvs_nodes_of_its_own_service_in_cloud_map(template):
+    """The client asks Cloud Map's API for each job's KVS nodes (DNS answers with at most 8 of them)."""
+    _, vm, _ = scheduler(template)
+    (statement,) = [
+        s
+        for s in role_statements(template, instance_role(template, vm))
+        if any(a.startswith("servicediscovery:") for a in actions(s))
+    ]
+    assert actions(statement) == ["servicediscovery:DiscoverInstances"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "servicediscovery:NamespaceName": KVS_NAMESPACE,
+            "servicediscovery:ServiceName": KVS_SERVICE,
+        }
+    }
+
+
+def test_the_executor_writes_only_its_own_log_group(template):
+    _, fn = function(template, EXECUTOR_HANDLER)
     role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
     managed = text(template["Resources"][role]["Properties"].get("ManagedPolicyArns", []))
     assert "AWSLambdaBasicExecutionRole" not in managed and "AWSLambdaVPCAccessExecutionRole" not in managed

@@ -1,9 +1,10 @@
 """WukongStack's functions, exactly as synthesized (code asset + built layers), on the Lambda platform.
 
 The platform reads them from the CLI's cdk.out like any template. What only a deployment knows (the MDS
-address, the secrets' ARNs, the proxy's address) is given as environment overrides, as the rehearsal will
-give the values moto deployed. Running a whole job this way is the rehearsal's; here the executor imports
-and handles one invocation, and the invoker function fans out through the platform's Invoke API.
+address, the secrets' ARNs, the proxy's address, the failure queue's ARN) is given as the rehearsal's
+loopback stand-ins (``rehearsal.functions.loopback_functions``); the rehearsal proper gives what moto
+deployed. Whole jobs on the platform are test_platform_jobs.py's; here the executor imports and handles
+one invocation.
 """
 
 from __future__ import annotations
@@ -11,30 +12,28 @@ from __future__ import annotations
 import json
 
 import pytest
-from platform_support import STACK, invoke, lambda_client, records, write_stack
+from platform_support import invoke, lambda_client
 
-from cdk.constants import EXECUTOR_HANDLER, INVOKER_HANDLER
+from cdk.constants import EXECUTOR_HANDLER
 from lambda_platform import (
-    PLATFORM_URL,
-    AsyncConfig,
-    Intrinsics,
     LambdaPlatform,
     PlatformSettings,
     TemplateError,
     load_functions,
 )
+from rehearsal.functions import loopback_functions
 from wukong.config import WukongConfig
 from wukong.protocol.payload import JobSettings, invocation
 
 pytestmark = pytest.mark.timeout(900)  # the first synth builds the layers
 
 EXECUTOR = "WukongStack-Executor"
-INVOKER = "WukongStack-Invoker"
 DEPLOYMENT_ONLY = (
     "WUKONG_HOST",
     "WUKONG_REDIS_PASSWORD_SECRET_ARN",
     "WUKONG_PROXY_ADDRESS",
     "WUKONG_PROXY_SECRET_ARN",
+    "WUKONG_FAILURE_QUEUE_URL",
 )
 
 
@@ -47,38 +46,33 @@ def stand_ins(redis_port: int = 6379, password: str = "") -> dict[str, str]:
         "WUKONG_PROXY_ADDRESS": "",
         "WUKONG_PROXY_SECRET_ARN": "",
         "WUKONG_USE_FARGATE": "false",
+        "WUKONG_FAILURE_QUEUE_URL": "",
     }
-
-
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:executor-failures"
-QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/executor-failures"
-
-
-def deployed_attributes(cdk_out) -> Intrinsics:
-    """What only a deployment knows of the template's resources: the on-failure queue's ARN and URL."""
-    resources = json.loads((cdk_out / "WukongStack.template.json").read_text())["Resources"]
-    (queue,) = [name for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
-    return Intrinsics(refs={queue: QUEUE_URL}, attributes={f"{queue}.Arn": QUEUE_ARN})
 
 
 def test_the_platform_reads_wukong_stacks_functions(synthesized):
     with pytest.raises(TemplateError) as raised:
-        load_functions(synthesized, intrinsics=deployed_attributes(synthesized))
+        load_functions(synthesized)
     for variable in DEPLOYMENT_ONLY:
         assert f"{EXECUTOR}: {variable} = " in str(raised.value)
-    specs = load_functions(synthesized, intrinsics=deployed_attributes(synthesized), environment=stand_ins())
-    assert set(specs) == {EXECUTOR, INVOKER}  # the stack's Node.js custom resource is not a Python function
-    executor, invoker = specs[EXECUTOR], specs[INVOKER]
-    assert (executor.handler, invoker.handler) == (EXECUTOR_HANDLER, INVOKER_HANDLER)
+    assert f"{EXECUTOR}: OnFailure destination = Fn::GetAtt" in str(raised.value)  # the failure queue
+    specs = loopback_functions(synthesized, stand_ins())
+    assert set(specs) == {EXECUTOR}  # the stack's Node.js custom resource is not a Python function
+    executor = specs[EXECUTOR]
+    assert executor.handler == EXECUTOR_HANDLER
     assert (executor.runtime, executor.memory_mb, executor.timeout_s) == ("python3.11", 3008, 900.0)
     assert (executor.code_dir / "wukong" / "executor" / "handler.py").is_file()
     assert [
         next((layer / "python").glob(f"{name}-*.dist-info")).name.split("-")[0]
-        for layer, name in zip(executor.layer_dirs, ("numpy", "dask"), strict=True)
-    ] == ["numpy", "dask"]
-    # The stack's EventInvokeConfig: Lambda's two retries, events no older than a job's deadline, and
-    # the events Lambda gives up on sent to the queue the client watches.
-    assert executor.async_config == AsyncConfig(2, WukongConfig().job_timeout_s, QUEUE_ARN)
+        for layer, name in zip(executor.layer_dirs, ("numpy", "scipy", "dask"), strict=True)
+    ] == ["numpy", "scipy", "dask"]
+    # The stack's EventInvokeConfig: Lambda's two retries, the job deadline as maximum age, the queue.
+    assert (executor.async_config.maximum_retry_attempts, executor.async_config.maximum_event_age_s) == (
+        2,
+        600,
+    )
+    assert executor.async_config.on_failure_destination.startswith("arn:aws:sqs:us-east-1:123456789012:")
+    assert executor.reserved_concurrency is None  # the account's unreserved pool
     assert executor.environment["WUKONG_AWS_REGION"] == "us-east-1"  # Ref AWS::Region
     assert executor.environment["WUKONG_EXECUTOR_FUNCTION_NAME"] == EXECUTOR
 
@@ -91,12 +85,8 @@ def test_the_packaged_executor_imports_and_handles_an_invocation(
     of its own, not a runtime's)."""
     port, password = redis_server
     settings = PlatformSettings(logs_dir=tmp_path / "logs")
-    platform = LambdaPlatform.from_cdk_out(
-        synthesized,
-        intrinsics=deployed_attributes(synthesized),
-        environment=stand_ins(port, password),
-        settings=settings,
-        runtime_dir=runtime_dir,
+    platform = LambdaPlatform(
+        loopback_functions(synthesized, stand_ins(port, password)), settings, runtime_dir=runtime_dir
     )
     job_settings = JobSettings.from_config(WukongConfig(), use_proxy=False)
     event = invocation("no-such-job", "L0", 0, 0, job_settings)
@@ -111,30 +101,3 @@ def test_the_packaged_executor_imports_and_handles_an_invocation(
         assert answer["job"] == "no-such-job", (answer, log)
     assert report.init_duration_ms > 0 and report.memory_size_mb == 3008
     print(f"executor on the platform: {json.dumps(answer)[:300]}\n{report.line()}")
-
-
-def test_the_invoker_function_fans_out_through_the_platform(synthesized, runtime_dir, tmp_path):
-    """The packaged invoker function, unmodified, invokes "the executor" (a recording test function here)
-    once per payload through the platform itself: AWS_ENDPOINT_URL_LAMBDA is the platform's URL."""
-    recorder_out = write_stack(tmp_path, {"recorder": {}})
-    functions = {
-        INVOKER: load_functions(
-            synthesized,
-            intrinsics=deployed_attributes(synthesized),
-            environment=stand_ins(),
-            function_environment={INVOKER: {"WUKONG_EXECUTOR_FUNCTION_NAME": "recorder"}},
-        )[INVOKER],
-        "recorder": load_functions(recorder_out, STACK)["recorder"],
-    }
-    settings = PlatformSettings(
-        logs_dir=tmp_path / "logs", extra_environment={"AWS_ENDPOINT_URL_LAMBDA": PLATFORM_URL}
-    )
-    payloads = [{"action": "return", "leaf": f"leaf-{i}"} for i in range(12)]
-    with LambdaPlatform(functions, settings, runtime_dir=runtime_dir) as platform:
-        response, answer = invoke(lambda_client(platform.url), INVOKER, {"payloads": payloads})
-        platform.drain()
-    assert "FunctionError" not in response, answer
-    assert answer == {"invoked": 12}
-    assert sorted(record["event"]["leaf"] for record in records(recorder_out)) == sorted(
-        p["leaf"] for p in payloads
-    )

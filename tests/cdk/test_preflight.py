@@ -1,6 +1,6 @@
-"""``./dev preflight`` against moto (STS, IAM, EC2, CloudFormation, SSM; in-process) and the loopback Lambda
-API of tests/lambda_endpoint.py (moto has no GetAccountSettings): the table, and each failing check with
-its fix. One run is the real command line against the moto server the deploy test uses."""
+"""``./dev preflight`` against moto (STS, IAM, EC2, CloudFormation, SSM; in-process) and the Lambda platform
+(moto has no GetAccountSettings; the platform answers it with its concurrency limit): the table, and each
+failing check with its fix. One run is the real command line against the moto server the deploy test uses."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
-from lambda_endpoint import LambdaEndpoint
 from moto import mock_aws
-from stack_support import REPO_ROOT, free_port
+from stack_support import REPO_ROOT
 
 from cdk import preflight
+from lambda_platform import LambdaPlatform, PlatformSettings
+from rehearsal.moto import MotoServer
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
@@ -36,9 +36,17 @@ def credentials(monkeypatch):
 
 
 @pytest.fixture
-def lambda_api():
-    with LambdaEndpoint({}, account_concurrency=1000) as endpoint:
-        yield endpoint
+def lambda_concurrency() -> int:
+    """The account's Lambda concurrency the platform reports; a test may ask for less."""
+    return 1000
+
+
+@pytest.fixture
+def lambda_api(lambda_concurrency, runtime_dir, tmp_path):
+    """The platform with no functions: it serves GetAccountSettings (and would serve Invoke)."""
+    settings = PlatformSettings(concurrency=lambda_concurrency, logs_dir=tmp_path / "logs")
+    with LambdaPlatform({}, settings, runtime_dir=runtime_dir) as platform:
+        yield platform
 
 
 @pytest.fixture
@@ -127,8 +135,8 @@ def test_a_zone_without_the_instance_type_fails_with_zones_that_have_it(account,
     ) in output
 
 
-def test_a_small_lambda_quota_warns_with_the_quota_request(account, lambda_api, capsys):
-    lambda_api.account_concurrency = 10
+@pytest.mark.parametrize("lambda_concurrency", [10])
+def test_a_small_lambda_quota_warns_with_the_quota_request(account, capsys):
     status, output = preflight_run(account, capsys)
     assert status == 0  # a warning: jobs still run, with fewer executors at once
     assert rows(output)["Lambda concurrency"] == (
@@ -176,20 +184,13 @@ def test_a_bad_context_value_is_refused_like_the_app_does(capsys):
 
 def test_the_command_line_against_the_moto_server(lambda_api, tmp_path):
     """What `./dev preflight` runs (python -m cdk.preflight), with AWS_ENDPOINT_URL at a moto server."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("moto_server.py")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with MotoServer(tmp_path / "moto.log") as moto:
         env = {
             **os.environ,
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ENDPOINT_URL": moto.url,
             "AWS_ENDPOINT_URL_LAMBDA": lambda_api.url,
             "AWS_REGION": REGION,  # what the CDK CLI reads; boto3 alone would want AWS_DEFAULT_REGION
         }
-        wait_for(f"http://127.0.0.1:{port}/moto-api/data.json")
         result = subprocess.run(
             [sys.executable, "-m", "cdk.preflight"],
             cwd=REPO_ROOT,
@@ -198,26 +199,8 @@ def test_the_command_line_against_the_moto_server(lambda_api, tmp_path):
             text=True,
             timeout=120,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     print(result.stdout)
     assert result.returncode == 1  # a fresh moto account: no ECS role, no bootstrap stack
     table = rows(result.stdout)
     assert table["ECS service-linked role"][0] == "FAIL" and table["CDK bootstrap"][0] == "FAIL"
     assert table["zones x instance types"] == ("ok", "us-east-1a, us-east-1b: m6i.large offered")
-
-
-def wait_for(url: str, timeout_s: float = 30) -> None:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

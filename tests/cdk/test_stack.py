@@ -15,15 +15,14 @@ from stack_support import STACK_OUTPUTS, cdk_json_context
 
 from cdk.constants import (
     EXECUTOR_HANDLER,
-    INVOKER_HANDLER,
     KVS_NAMESPACE,
     KVS_SERVICE,
     PROXY_PORT,
     PYTHON_VERSION,
     REDIS_PORT,
     SCHEDULER_CONFIG_PATH,
+    SETTINGS_FILE,
 )
-from cdk.scheduler_host import SETTINGS_FILE
 from cdk.wukong_config import ENV_PREFIX, REQUIRED_SETTINGS
 
 CONTEXT = cdk_json_context()
@@ -138,8 +137,6 @@ def test_ssh_only_from_the_context_cidr_and_proxy_only_from_executors(template):
     assert [rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in proxy] == [
         group_id(template, "Wukong executor Lambdas")
     ]
-    invoker = group_id(template, "Wukong invoker Lambda")
-    assert "SecurityGroupIngress" not in template.to_json()["Resources"][invoker]["Properties"]
 
 
 # --- secrets, metadata store ---
@@ -233,11 +230,18 @@ def test_kvs_nodes_register_a_records_in_cloud_map(template):
 # --- functions ---
 
 
-@pytest.mark.parametrize("handler", [EXECUTOR_HANDLER, INVOKER_HANDLER])
-def test_functions_run_the_runtime_in_private_subnets_with_the_layers(template, handler):
-    props = function(template, handler)["Properties"]
+def test_the_executor_runs_the_runtime_in_private_subnets_with_the_layers(template):
+    assert (
+        len(
+            template.find_resources(
+                "AWS::Lambda::Function", {"Properties": {"Runtime": Match.string_like_regexp("^python")}}
+            )
+        )
+        == 1
+    )
+    props = function(template, EXECUTOR_HANDLER)["Properties"]
     assert props["Runtime"] == f"python{PYTHON_VERSION}"
-    assert len(props["Layers"]) == 2
+    assert len(props["Layers"]) == 3  # numpy, scipy, dask
     assert len(props["VpcConfig"]["SubnetIds"]) == 2
 
 
@@ -247,11 +251,10 @@ def test_executor_memory_and_timeout_come_from_context(template):
     assert props["Timeout"] == CONTEXT["lambdaTimeoutS"]
 
 
-@pytest.mark.parametrize("handler", [EXECUTOR_HANDLER, INVOKER_HANDLER])
-def test_functions_get_every_setting_as_a_known_config_field(template, handler):
+def test_the_executor_gets_every_setting_as_a_known_config_field(template):
     from wukong.config import FIELD_TYPES
 
-    variables = function(template, handler)["Properties"]["Environment"]["Variables"]
+    variables = function(template, EXECUTOR_HANDLER)["Properties"]["Environment"]["Variables"]
     assert {name for name in variables if name.startswith(ENV_PREFIX)} == {
         ENV_PREFIX + name.upper() for name in REQUIRED_SETTINGS
     }
@@ -268,9 +271,8 @@ def test_function_code_is_the_runtime_as_package_wukong(stack, template):
 
     outdir = Path(cdk.Stage.of(stack).outdir)
     asset = outdir / function(template, EXECUTOR_HANDLER)["Metadata"]["aws:asset:path"]
-    for handler in (EXECUTOR_HANDLER, INVOKER_HANDLER):
-        module = handler.rsplit(".", 1)[0]
-        assert (asset / (module.replace(".", "/") + ".py")).is_file(), f"{module} is not in the asset"
+    module = EXECUTOR_HANDLER.rsplit(".", 1)[0]
+    assert (asset / (module.replace(".", "/") + ".py")).is_file(), f"{module} is not in the asset"
     assert not list(asset.rglob("__pycache__"))
 
 
@@ -298,37 +300,29 @@ def _function_arn_text(statement: dict) -> list[str]:
     return [flatten(r) for r in (resources if isinstance(resources, list) else [resources])]
 
 
-def test_executor_may_invoke_only_itself_and_invoker_only_the_executor(template):
+def test_executor_may_invoke_only_itself(template):
     executor = function(template, EXECUTOR_HANDLER)["Properties"]
-    invoker = function(template, INVOKER_HANDLER)["Properties"]
-    for props, allowed in ((executor, [executor["FunctionName"]]), (invoker, [executor["FunctionName"]])):
-        statements = invoke_statements(template, props["Role"]["Fn::GetAtt"][0])
-        arns = [arn for s in statements for arn in _function_arn_text(s)]
-        assert len(arns) == len(allowed)
-        for arn, name in zip(arns, allowed, strict=True):
-            assert arn.endswith(f":function:{name}"), arn
+    statements = invoke_statements(template, executor["Role"]["Fn::GetAtt"][0])
+    (arn,) = [arn for s in statements for arn in _function_arn_text(s)]
+    assert arn.endswith(f":function:{executor['FunctionName']}"), arn
 
 
-def test_scheduler_may_invoke_both_functions(template):
+def test_scheduler_may_invoke_the_executor(template):
     scheduler = instance_by_user_data(template, SCHEDULER_CONFIG_PATH)
     profile = scheduler["Properties"]["IamInstanceProfile"]["Ref"]
     role = template.to_json()["Resources"][profile]["Properties"]["Roles"][0]["Ref"]
-    arns = sorted(arn for s in invoke_statements(template, role) for arn in _function_arn_text(s))
-    names = sorted(
-        function(template, h)["Properties"]["FunctionName"] for h in (EXECUTOR_HANDLER, INVOKER_HANDLER)
-    )
-    assert [arn.rsplit(":", 1)[1] for arn in arns] == names
+    arns = [arn for s in invoke_statements(template, role) for arn in _function_arn_text(s)]
+    assert [arn.rsplit(":", 1)[1] for arn in arns] == [
+        function(template, EXECUTOR_HANDLER)["Properties"]["FunctionName"]
+    ]
 
 
-def test_functions_and_scheduler_may_read_both_secrets(template):
+def test_the_executor_and_scheduler_may_read_both_secrets(template):
     secrets = sorted(template.find_resources("AWS::SecretsManager::Secret"))
     scheduler = instance_by_user_data(template, SCHEDULER_CONFIG_PATH)
     profile = scheduler["Properties"]["IamInstanceProfile"]["Ref"]
     roles = [template.to_json()["Resources"][profile]["Properties"]["Roles"][0]["Ref"]]
-    roles += [
-        function(template, h)["Properties"]["Role"]["Fn::GetAtt"][0]
-        for h in (EXECUTOR_HANDLER, INVOKER_HANDLER)
-    ]
+    roles.append(function(template, EXECUTOR_HANDLER)["Properties"]["Role"]["Fn::GetAtt"][0])
     for role in roles:
         readable = set()
         for policy in template.find_resources("AWS::IAM::Policy").values():

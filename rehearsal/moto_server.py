@@ -1,6 +1,7 @@
 """moto's server, plus the CloudFormation resource types WukongStack needs that moto's CloudFormation lacks.
 
-Run: ``python tests/cdk/moto_server.py -H 127.0.0.1 -p PORT`` (the arguments of ``moto_server``).
+Run: ``python -m rehearsal.moto_server -H 127.0.0.1 -p PORT`` (the arguments of ``moto_server``); the
+rehearsal and the deploy tests start it through :class:`rehearsal.moto.MotoServer`.
 
 moto implements Secrets Manager's API but not ``AWS::SecretsManager::Secret`` in CloudFormation; without it
 every grant on a secret deploys as a policy with no resource, and the secrets' ARNs, which the runtime's
@@ -10,8 +11,9 @@ config needs, would be empty. This model creates the secret in moto's own Secret
 is modelled the same way, on moto's Lambda backend, so the deployed function's configuration can be read
 back with ``GetFunctionEventInvokeConfig``.
 moto finds CloudFormation models by subclassing, so defining the class before the server starts registers it.
-Cloud Map and custom resources are left out by the stack's ``wukong:moto`` switch instead: nothing the
-test checks depends on them (docs/infrastructure.md).
+Cloud Map and custom resources are left out by the stack's ``wukong:moto`` switch instead
+(docs/infrastructure.md); the rehearsal creates the KVS service in moto's Cloud Map API and registers its
+stand-in nodes there, as ECS registers the Fargate tasks (``rehearsal/stand_ins.py``).
 """
 
 from __future__ import annotations
