@@ -30,6 +30,7 @@ class TaskInfo:
     become: int | None
     path: int
     final: bool
+    retries: int = 0  # how often the task is run again when it raises (dask.annotate / submit retries=)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,7 @@ def task_info(dag: Dag, part: Partition, task: int) -> TaskInfo:
         become=part.become[task],
         path=part.path_of[task],
         final=task in dag.finals,
+        retries=dag.retries.get(task, 0),
     )
 
 
