@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
+
 
 class WukongError(Exception):
     """Base class of every error Wukong raises itself (task exceptions keep their own type)."""
@@ -69,11 +71,15 @@ class UnpicklableTaskError(WukongError, TypeError):
 
 class UnpicklableResultError(WukongError, TypeError):
     def __init__(self, key, reason: str):
+        self.key, self.reason = key, reason
         super().__init__(
             f"the output of task {key!r} cannot be serialized to travel to other executors or to the "
             f"client: {reason}. Return plain data (arrays, frames, numbers, strings, containers of them) "
             "from tasks, not objects holding locks, open files, sockets or generators."
         )
+
+    def __reduce__(self):  # travels from the executor to the client as itself
+        return type(self), (self.key, self.reason)
 
 
 class PayloadTooLargeError(WukongError, ValueError):
@@ -132,11 +138,12 @@ class ExecutorDiedError(WukongError):
 
 
 class RemoteTraceback(Exception):
-    """Carries an executor's traceback text; attached as ``__cause__`` of a re-raised task exception."""
+    """Carries an executor's traceback text; attached as ``__cause__`` of a re-raised task exception,
+    with the dask ``key`` of the task that raised (None if unknown)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, key=None):
         super().__init__(text)
-        self.text = text
+        self.text, self.key = text, key
 
     def __str__(self):
         return f"\n\nRemote traceback (from the executor):\n{self.text}"
@@ -177,3 +184,92 @@ CONDITION_ADVICE = {
         "the function was throttled. Raise its concurrency quota or run fewer executors at once."
     ),
 }
+
+
+class FutureLostError(WukongError, KeyError):
+    """A future's value is no longer in the KV store."""
+
+    def __init__(self, key, ttl_s: int | None = None):
+        self.key, self.ttl_s = key, ttl_s
+        expiry = f", or its session expired ({ttl_s} s after its client last renewed it)" if ttl_s else ""
+        super().__init__(
+            f"the value of future {key!r} is no longer in the KV store: it was released (no Future "
+            f"referred to it any more), its client was closed{expiry}. Compute it again "
+            "(client.submit / client.compute)."
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):  # raised in an executor (a task loading the future), re-raised in the client
+        return type(self), (self.key, self.ttl_s)
+
+
+class FutureCancelledError(WukongError, CancelledError):
+    """A future was cancelled (``Future.cancel``, ``Client.cancel``, or its client closed)."""
+
+    def __init__(self, key, reason: str = "it was cancelled"):
+        self.key, self.reason = key, reason
+        super().__init__(f"future {key!r} has no value: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.key, self.reason)
+
+
+class UnknownFutureError(WukongError, KeyError):
+    """A graph depends on a key that is neither in it nor a future of this client."""
+
+    def __init__(self, keys: list):
+        self.keys = keys
+        shown = ", ".join(repr(k) for k in keys[:5])
+        super().__init__(
+            f"the graph depends on {shown}{' and more' if len(keys) > 5 else ''}, neither in the graph "
+            "nor a future of this client. A Future belongs to the Client that made it: pass it to that "
+            "client, or gather its value and pass the value."
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnsupportedOptionError(WukongError, TypeError):
+    """An option of distributed's API that a serverless cluster cannot honour."""
+
+    def __init__(self, option: str, why: str):
+        super().__init__(f"{option}= cannot be honoured by Wukong: {why}. Leave it out.")
+
+
+class UnsupportedShuffleError(WukongError, ValueError):
+    """A graph shuffles through something executors do not share (partd's disk, distributed's P2P)."""
+
+    def __init__(self, method: str, where: str):
+        self.method = method
+        super().__init__(
+            f"this graph carries a {method!r} shuffle ({where}), which cannot work on Wukong: "
+            + SHUFFLE_REASONS[method]
+            + " Use the task-based shuffle: `shuffle='tasks'` (dask.bag groupby), "
+            "`shuffle_method='tasks'` (dask.dataframe), or `dask.config.set({'dataframe.shuffle.method': "
+            "'tasks'})`, which an open Client sets unless you chose another method; then build the "
+            "collection again."
+        )
+
+
+SHUFFLE_REASONS = {
+    "disk": (
+        "partd's directory belongs to the one executor that creates it, which deletes it while others "
+        "still write (on Lambda every executor has its own /tmp), so groups would silently lose data."
+    ),
+    "p2p": "the P2P shuffle needs dask.distributed's workers and their shuffle extension.",
+}
+
+
+class InMemoryTargetError(WukongError, ValueError):
+    """``da.store`` into an object in the client's memory, which executors cannot write to."""
+
+    def __init__(self, target_type: str):
+        super().__init__(
+            f"this graph stores a dask array into a {target_type} in the client's memory; each executor "
+            "would write into its own copy, and the target would stay untouched. Compute the array and "
+            "assign it (`target[...] = x.compute()`), or store into a target every executor reaches "
+            "(zarr or TileDB on shared storage, such as S3)."
+        )
