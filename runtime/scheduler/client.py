@@ -1,7 +1,9 @@
-"""``Client``: dask's ``get`` protocol on top of a Wukong cluster.
+"""``Client``: dask's ``get`` protocol on top of a Wukong cluster, and distributed's futures API
+(``scheduler/futures.py``).
 
 client = Client(LocalCluster())
-x.compute(scheduler=client.get)      # or client.compute(x), or `with client:` then x.compute()
+x.compute(scheduler=client)          # or client.get, or `with client:` then x.compute()
+future = client.compute(x)           # in the cluster; future.result() reads it
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ import dask
 from ..config import with_job_settings
 from ..diagnostics.progress import progress_hooks
 from ..errors import RedisUnreachableError
+from .annotations import retries_by_key
 from .dag import as_task_graph, build_dag, check_requested, client_finalizers, flat_keys, repack
+from .futures import ClientFutures
 from .grouping import cluster_reductions, group_leaves
 from .job import run_job
+from .safety import hold_task_shuffle_default, refuse_lost_side_effects, release_task_shuffle_default
 from .sizes import chunk_bytes
 
 
-class Client:
-    """``Client(cluster, **job_settings)``; with no cluster, ``Client(**kwargs)`` starts a LocalCluster."""
+class Client(ClientFutures):
+    """``Client(cluster, **job_settings)``; with no cluster, ``Client(**kwargs)`` starts a LocalCluster.
+
+    While open it makes dask's default shuffle the task-based one, as a distributed Client does."""
+
+    asynchronous = False  # dask's scheduler hook asks (``scheduler=client``): every call here blocks
 
     def __init__(self, cluster=None, **kwargs):
         if cluster is None:
@@ -35,6 +44,8 @@ class Client:
         self.stores, self.invoker = platform.stores, platform.invoker
         self._last_report = None  # a Future: the report completes after the results return
         self._scheduler_context = None
+        self.closed = False
+        hold_task_shuffle_default()
 
     def get(self, dsk, keys, **kwargs):
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
@@ -42,12 +53,13 @@ class Client:
         requested = flat_keys(keys)
         if not requested:
             return repack(keys, {})  # dask's get of nothing is an empty tuple
-        graph = as_task_graph(dsk)
+        graph = self.futures_graph(as_task_graph(dsk), requested)
         check_requested(graph, requested)
+        refuse_lost_side_effects(graph)
         finalizers = client_finalizers(graph, requested)
         executor_keys = [k for k in requested if k not in finalizers]
         executor_keys += [d for node in finalizers.values() for d in sorted(node.dependencies, key=str)]
-        dag = build_dag(graph, list(dict.fromkeys(executor_keys)))
+        dag = build_dag(graph, list(dict.fromkeys(executor_keys)), retries=retries_by_key(dsk, graph))
         if self.config.task_grouping:
             dag = group_leaves(dag, self.cluster.concurrency)
         if self.config.cluster_reductions:
@@ -65,6 +77,8 @@ class Client:
                     failures=getattr(self.cluster, "failures", None),
                     concurrency_limit=self.cluster.concurrency,
                 )
+                if on_progress is not None:
+                    on_progress.ended(report)  # the callbacks replay the tasks' own times
             except RedisUnreachableError:
                 self.cluster.check()  # a closed cluster, or which process of it died, says more
                 raise
@@ -80,17 +94,23 @@ class Client:
         executors just after the results, so the first read may wait for them, up to a few seconds."""
         return None if self._last_report is None else self._last_report.result()
 
-    def compute(self, *collections, **kwargs):
-        """Compute dask collections; one collection gives its result, several give a tuple."""
-        results = dask.compute(*collections, scheduler=self.get, **kwargs)
-        return results[0] if len(collections) == 1 else results
-
     def close(self) -> None:
+        """Cancel what is pending, delete the session's values from the cluster; stop the cluster if
+        this client started it."""
+        if self.closed:
+            return
+        self.closed = True
+        self._close_futures()
+        release_task_shuffle_default()
         if self.owns_cluster:
             self.cluster.close()
 
     def __enter__(self):
-        self._scheduler_context = dask.config.set(scheduler=self.get)
+        """Wukong is dask's scheduler in the block (``scheduler=client``), with the task shuffle."""
+        settings = {"scheduler": self}
+        if dask.config.get("dataframe.shuffle.method", None) is None:
+            settings["dataframe.shuffle.method"] = "tasks"
+        self._scheduler_context = dask.config.set(settings)
         self._scheduler_context.__enter__()
         return self
 
