@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from concurrent.futures import CancelledError
 
 
@@ -14,7 +15,7 @@ class ConfigError(WukongError, ValueError):
 
 
 class RedisNotInstalledError(WukongError):
-    def __init__(self, binary: str):
+    def __init__(self, binary: str) -> None:
         super().__init__(
             f"cannot start the embedded metadata store: {binary!r} was not found on PATH. "
             "Install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`), "
@@ -31,7 +32,7 @@ class RedisUnreachableError(WukongError, ConnectionError):
         "(settings `host`, `redis_endpoints`, `mds_password`, or the WUKONG_* environment variables)."
     )
 
-    def __init__(self, role: str, address: str, reason: str, advice: str = ""):
+    def __init__(self, role: str, address: str, reason: str, advice: str = "") -> None:
         self.role, self.address, self.reason, self.advice = role, address, reason, advice or self.ADVICE
         super().__init__(f"cannot reach the {role} Redis at {address}: {reason}. {self.advice}")
 
@@ -40,7 +41,7 @@ class RedisUnreachableError(WukongError, ConnectionError):
 
 
 class ClusterClosedError(WukongError):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(
             "this LocalCluster was closed (by close(), the end of its `with` block, or interpreter exit); "
             "start a new LocalCluster() and make a Client on it"
@@ -50,7 +51,7 @@ class ClusterClosedError(WukongError):
 class ClusterFailedError(WukongError, RuntimeError):
     """A process of a local cluster stopped for good (the worker template died too often, the proxy exited)."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str) -> None:
         self.what = what
         super().__init__(
             f"{what}. The cluster cannot run jobs any more: close() it and start a new LocalCluster()"
@@ -61,7 +62,7 @@ class ClusterFailedError(WukongError, RuntimeError):
 
 
 class UnpicklableTaskError(WukongError, TypeError):
-    def __init__(self, key, reason: str):
+    def __init__(self, key: Hashable, reason: str) -> None:
         super().__init__(
             f"task {key!r} cannot be serialized for the executors: {reason}. "
             "Tasks travel to other processes with cloudpickle: avoid capturing locks, open files, sockets "
@@ -70,7 +71,7 @@ class UnpicklableTaskError(WukongError, TypeError):
 
 
 class UnpicklableResultError(WukongError, TypeError):
-    def __init__(self, key, reason: str):
+    def __init__(self, key: Hashable, reason: str) -> None:
         self.key, self.reason = key, reason
         super().__init__(
             f"the output of task {key!r} cannot be serialized to travel to other executors or to the "
@@ -87,7 +88,7 @@ class PayloadTooLargeError(WukongError, ValueError):
 
 
 class VersionMismatchError(WukongError, RuntimeError):
-    def __init__(self, client_version: str, executor_version: str):
+    def __init__(self, client_version: str, executor_version: str) -> None:
         super().__init__(
             f"the client runs Python {client_version} but the executors run Python {executor_version}; "
             "cloudpickle needs the same minor version on both sides. Run the client with the executors' "
@@ -96,7 +97,7 @@ class VersionMismatchError(WukongError, RuntimeError):
 
 
 class JobTimeoutError(WukongError, TimeoutError):
-    def __init__(self, job_id: str, timeout_s: float, missing: list):
+    def __init__(self, job_id: str, timeout_s: float, missing: list) -> None:
         shown = ", ".join(repr(k) for k in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         super().__init__(
@@ -107,7 +108,7 @@ class JobTimeoutError(WukongError, TimeoutError):
 
 
 class MissingKeyError(WukongError, KeyError):
-    def __init__(self, missing: list):
+    def __init__(self, missing: list) -> None:
         shown = ", ".join(repr(k) for k in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         super().__init__(
@@ -123,7 +124,7 @@ class MissingKeyError(WukongError, KeyError):
 class ExecutorDiedError(WukongError):
     """An invocation killed the process that ran it every time it was delivered (a poison task)."""
 
-    def __init__(self, key, deaths: list[str], retries: int):
+    def __init__(self, key: Hashable, deaths: list[str], retries: int) -> None:
         self.key, self.deaths, self.retries = key, list(deaths), retries
         super().__init__(
             f"task {key!r} was running each time its executor died, {len(deaths)} times "
@@ -141,7 +142,7 @@ class RemoteTraceback(Exception):
     """Carries an executor's traceback text; attached as ``__cause__`` of a re-raised task exception,
     with the dask ``key`` of the task that raised (None if unknown)."""
 
-    def __init__(self, text: str, key=None):
+    def __init__(self, text: str, key: Hashable | None = None) -> None:
         super().__init__(text)
         self.text, self.key = text, key
 
@@ -154,7 +155,7 @@ class RemoteTaskError(WukongError):
 
 
 class AwsExtraMissingError(WukongError, ImportError):
-    def __init__(self, missing: str):
+    def __init__(self, missing: str) -> None:
         super().__init__(
             f"mode='aws' needs the AWS SDK for Python, and {missing!r} is not installed. "
             "Install Wukong with its AWS extra: pip install 'wukong[aws]' (the scheduler VM's venv has it)."
@@ -164,7 +165,9 @@ class AwsExtraMissingError(WukongError, ImportError):
 class InvocationFailedError(WukongError, RuntimeError):
     """Lambda gave up on an executor event (its on-failure destination said so): the job cannot finish."""
 
-    def __init__(self, job_id: str, key, owner: str, condition: str, attempts: int, error: str):
+    def __init__(
+        self, job_id: str, key: Hashable, owner: str, condition: str, attempts: int, error: str
+    ) -> None:
         detail = f": {error}" if error else ""
         super().__init__(
             f"job {job_id} failed: Lambda gave up on the executor invocation {owner} that starts task "
@@ -189,7 +192,7 @@ CONDITION_ADVICE = {
 class FutureLostError(WukongError, KeyError):
     """A future's value is no longer in the KV store."""
 
-    def __init__(self, key, ttl_s: int | None = None):
+    def __init__(self, key: Hashable, ttl_s: int | None = None) -> None:
         self.key, self.ttl_s = key, ttl_s
         expiry = f", or its session expired ({ttl_s} s after its client last renewed it)" if ttl_s else ""
         super().__init__(
@@ -208,7 +211,7 @@ class FutureLostError(WukongError, KeyError):
 class FutureCancelledError(WukongError, CancelledError):
     """A future was cancelled (``Future.cancel``, ``Client.cancel``, or its client closed)."""
 
-    def __init__(self, key, reason: str = "it was cancelled"):
+    def __init__(self, key: Hashable, reason: str = "it was cancelled") -> None:
         self.key, self.reason = key, reason
         super().__init__(f"future {key!r} has no value: {reason}")
 
@@ -219,7 +222,7 @@ class FutureCancelledError(WukongError, CancelledError):
 class UnknownFutureError(WukongError, KeyError):
     """A graph depends on a key that is neither in it nor a future of this client."""
 
-    def __init__(self, keys: list):
+    def __init__(self, keys: list) -> None:
         self.keys = keys
         shown = ", ".join(repr(k) for k in keys[:5])
         super().__init__(
@@ -235,14 +238,14 @@ class UnknownFutureError(WukongError, KeyError):
 class UnsupportedOptionError(WukongError, TypeError):
     """An option of distributed's API that a serverless cluster cannot honour."""
 
-    def __init__(self, option: str, why: str):
+    def __init__(self, option: str, why: str) -> None:
         super().__init__(f"{option}= cannot be honoured by Wukong: {why}. Leave it out.")
 
 
 class UnsupportedShuffleError(WukongError, ValueError):
     """A graph shuffles through something executors do not share (partd's disk, distributed's P2P)."""
 
-    def __init__(self, method: str, where: str):
+    def __init__(self, method: str, where: str) -> None:
         self.method = method
         super().__init__(
             f"this graph carries a {method!r} shuffle ({where}), which cannot work on Wukong: "
@@ -266,7 +269,7 @@ SHUFFLE_REASONS = {
 class InMemoryTargetError(WukongError, ValueError):
     """``da.store`` into an object in the client's memory, which executors cannot write to."""
 
-    def __init__(self, target_type: str):
+    def __init__(self, target_type: str) -> None:
         super().__init__(
             f"this graph stores a dask array into a {target_type} in the client's memory; each executor "
             "would write into its own copy, and the target would stay untouched. Compute the array and "

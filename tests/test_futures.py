@@ -193,6 +193,14 @@ def test_an_exception_reaches_its_future_and_what_depends_on_it_and_spares_the_r
         later.result(timeout=TIMEOUT_S)
 
 
+def test_a_map_with_several_bad_inputs_errs_each_and_finishes_the_rest(c):
+    divisors = [0 if i % 10 == 3 else 1 for i in range(60)]  # 6 bad inputs
+    futures = c.map(div, range(60), divisors)
+    wait(futures, timeout=TIMEOUT_S)
+    assert [f.status for f in futures] == ["error" if d == 0 else "finished" for d in divisors]
+    assert c.gather(futures, errors="skip") == [float(i) for i, d in enumerate(divisors) if d]
+
+
 def test_cancel_a_pending_future_and_its_dependents(c):
     slow = c.submit(nap, 3.0, pure=False)
     after = c.submit(inc, slow)
@@ -240,6 +248,9 @@ def test_persist_keeps_chunks_in_the_cluster_and_computations_reuse_them(c):
     assert np.allclose(c.compute(persisted, sync=True), x.compute(scheduler="sync"))
     y = c.persist(persisted + 1)  # a persisted collection from a persisted one
     assert np.allclose(y.sum().compute(scheduler=c), expected[0] + x.size)
+    z = (x * 2).persist(scheduler=c)  # dask's persist protocol calls client.persist
+    assert all(isinstance(v, Future) for v in dict(z.__dask_graph__()).values())
+    assert np.allclose(z.sum().compute(scheduler=c), 2 * expected[0])
 
 
 def test_several_threads_submit_at_once(c):
@@ -259,6 +270,15 @@ def test_several_threads_submit_at_once(c):
         thread.join(TIMEOUT_S)
     assert not errors
     assert results == {n: [i + n for i in range(200)] for n in range(6)}
+
+
+def test_jobs_of_one_client_run_at_once(c):
+    slow = c.submit(nap, 3.0, pure=False)
+    time.sleep(0.3)  # a batch, so a job, of its own
+    fast = c.submit(inc, 1, pure=False)
+    assert fast.result(timeout=TIMEOUT_S) == 2
+    assert not slow.done()  # the second job did not wait for the first
+    assert slow.result(timeout=TIMEOUT_S) == 3.0
 
 
 def test_a_future_is_released_when_no_future_refers_to_it(c):
@@ -288,6 +308,24 @@ def test_close_deletes_every_value_of_the_session(cluster):
     assert not list(redis.scan_iter(keys.session_pattern(session)))
     with pytest.raises(FutureCancelledError):
         futures[0].result()
+
+
+def test_values_live_while_referenced_and_an_orphaned_session_expires(cluster):
+    """session_ttl_s of 2 s: the client renews every 0.5 s, so a value outlives its TTL while a Future
+    refers to it; a session whose keeper stopped (its process died) is gone within the TTL."""
+    client = Client(cluster, session_ttl_s=2)
+    try:
+        x = client.submit(inc, 1, pure=False)
+        x.result(timeout=TIMEOUT_S)
+        name = client._session.name(x.key)
+        node = client.stores.kvs.nodes[client.stores.kvs.node_of(name)]
+        time.sleep(3.0)
+        assert node.exists(name) and 0 < node.ttl(name) <= 2
+        client._session.closed = True  # the keeper stops, as in a process that died without close()
+        client._session.wake.set()
+        assert eventually(lambda: not node.exists(name), timeout_s=4.0)
+    finally:
+        client.close()
 
 
 def test_a_value_gone_from_the_store_raises_future_lost(c):

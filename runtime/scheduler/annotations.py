@@ -25,7 +25,7 @@ def retries_by_key(dsk, keys: Collection[Hashable]) -> dict[Hashable, int]:
             if key in keys:
                 found[key] = int(count)
     for layer in annotated_layers(dsk):
-        value = layer.annotations[RETRIES]
+        value = (layer.annotations or {})[RETRIES]
         for key in layer:
             if key in keys and key not in found:
                 found[key] = int(value(key) if callable(value) else value)

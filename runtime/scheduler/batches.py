@@ -133,14 +133,15 @@ class Batches:
         if blocker.status == CANCELLED:
             self.session.cancel(item.states, reason=f"it depends on {blocker.key!r}, which was cancelled")
         else:
-            self.session.fail(item.states, blocker.exception)
+            self.session.fail(item.states, blocker.exception or UnknownFutureError([blocker.key]))
 
     # --- running jobs ---
     def start(self, batch: list[Item]) -> None:
-        if len(self.runners) < self.config.max_concurrent_jobs:
-            runner = threading.Thread(target=self.run_jobs, name="wukong-futures-job", daemon=True)
-            self.runners.append(runner)
-            runner.start()
+        with self.lock:
+            if len(self.runners) < self.config.max_concurrent_jobs:
+                runner = threading.Thread(target=self.run_jobs, name="wukong-futures-job", daemon=True)
+                self.runners.append(runner)
+                runner.start()
         self.jobs.put(batch)
 
     def run_jobs(self) -> None:
@@ -190,8 +191,10 @@ class Batches:
             left = tuple(s for s in item.states if s.key not in stored and s.key not in blamed)
             if left:
                 again.append(Item(left, item.graph, item.needs, item.retries, item.held, item.shared_sink))
-        if again:
-            self.add(again)
+        # Executors end a job at its first error: run the rest as several jobs, so that each further
+        # failure (a map with several bad inputs) ends only a part, and the parts run at once.
+        for part in split(again, RECOVERY_PARTS):
+            self.start(part)
 
     def close(self) -> None:
         with self.changed:
@@ -203,6 +206,34 @@ class Batches:
 
 
 WAITING = FutureState("an input still computing")  # a marker: never a key's state
+RECOVERY_PARTS = 8
+
+
+def split(items: list[Item], parts: int) -> list[list[Item]]:
+    """``items`` in up to ``parts`` batches of about as many futures, items that read each other's
+    futures kept together (a batch must make what it reads, or find it finished)."""
+    group = {id(item): i for i, item in enumerate(items)}
+    maker = {key: i for i, item in enumerate(items) for key in item.keys}
+
+    def root(i: int) -> int:
+        while group[id(items[i])] != i:
+            i = group[id(items[i])]
+        return i
+
+    for i, item in enumerate(items):
+        for need in item.needs:
+            if need in maker:
+                group[id(items[root(i)])] = root(maker[need])
+    components: dict[int, list[Item]] = {}
+    for i, item in enumerate(items):
+        components.setdefault(root(i), []).append(item)
+    batches: list[list[Item]] = [[] for _ in range(min(parts, len(components)))]
+    sizes = [0] * len(batches)
+    for component in sorted(components.values(), key=lambda c: -sum(len(i.states) for i in c)):
+        smallest = sizes.index(min(sizes))
+        batches[smallest] += component
+        sizes[smallest] += sum(len(i.states) for i in component)
+    return batches
 
 
 class StoreWatcher(Callback):

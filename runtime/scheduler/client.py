@@ -8,6 +8,9 @@ future = client.compute(x)           # in the cluster; future.result() reads it
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
 import dask
 
 from ..config import with_job_settings
@@ -21,6 +24,10 @@ from .job import run_job
 from .safety import hold_task_shuffle_default, refuse_lost_side_effects, release_task_shuffle_default
 from .sizes import chunk_bytes
 
+if TYPE_CHECKING:
+    from ..diagnostics.report import JobReport
+    from ..local.cluster import LocalCluster
+
 
 class Client(ClientFutures):
     """``Client(cluster, **job_settings)``; with no cluster, ``Client(**kwargs)`` starts a LocalCluster.
@@ -29,7 +36,7 @@ class Client(ClientFutures):
 
     asynchronous = False  # dask's scheduler hook asks (``scheduler=client``): every call here blocks
 
-    def __init__(self, cluster=None, **kwargs):
+    def __init__(self, cluster: LocalCluster | None = None, **kwargs: Any) -> None:
         if cluster is None:
             from ..local.cluster import LocalCluster
 
@@ -43,11 +50,11 @@ class Client(ClientFutures):
         platform = cluster.platform(self.config)
         self.stores, self.invoker = platform.stores, platform.invoker
         self._last_report = None  # a Future: the report completes after the results return
-        self._scheduler_context = None
+        self._scheduler_context: Any = None
         self.closed = False
         hold_task_shuffle_default()
 
-    def get(self, dsk, keys, **kwargs):
+    def get(self, dsk, keys: Hashable | list, **kwargs: Any) -> Any:
         """dask's scheduler interface: compute ``keys`` of the graph ``dsk``."""
         self.cluster.check()  # closed, or a process of it dead: say so, rather than a socket error
         requested = flat_keys(keys)
@@ -89,7 +96,7 @@ class Client(ClientFutures):
         return repack(keys, by_key)
 
     @property
-    def last_report(self):
+    def last_report(self) -> JobReport | None:
         """The last job's :class:`JobReport` (None before the first job). Its counters arrive from the
         executors just after the results, so the first read may wait for them, up to a few seconds."""
         return None if self._last_report is None else self._last_report.result()
@@ -105,19 +112,19 @@ class Client(ClientFutures):
         if self.owns_cluster:
             self.cluster.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
         """Wukong is dask's scheduler in the block (``scheduler=client``), with the task shuffle."""
-        settings = {"scheduler": self}
+        settings: dict[str, Any] = {"scheduler": self}
         if dask.config.get("dataframe.shuffle.method", None) is None:
             settings["dataframe.shuffle.method"] = "tasks"
         self._scheduler_context = dask.config.set(settings)
         self._scheduler_context.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self._scheduler_context.__exit__(*exc)
         self._scheduler_context = None
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Client {self.cluster!r}>"

@@ -92,7 +92,7 @@ class Future(TaskRef):
 
     def __init__(self, key: Hashable, client: Client, state: FutureState):
         """The caller (the client's session) has counted this reference to ``key``."""
-        self.key = key
+        self.key = key  # type: ignore[assignment]  # dask's Key: a str, bytes, int, float or tuple of them
         self._client = client
         self._state = state
         self._released = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import dask
 from dask._task_spec import Task, parse_input
@@ -21,9 +21,10 @@ from dask.core import flatten
 from dask.tokenize import tokenize
 from dask.utils import funcname
 
-from ..config import JOB_SETTINGS
+from ..config import JOB_SETTINGS, WukongConfig
 from ..errors import MissingKeyError, UnknownFutureError, UnsupportedOptionError
 from ..futures import load
+from ..storage.connect import Stores
 from .annotations import retries_by_key
 from .batches import Batches, Item
 from .dag import as_task_graph
@@ -37,6 +38,11 @@ _SESSION_LOCK = threading.Lock()
 class ClientFutures:
     """Mixed into ``Client``, which provides ``cluster``, ``config``, ``stores`` and ``get``."""
 
+    cluster: Any  # a LocalCluster
+    config: WukongConfig
+    stores: Stores
+    _last_report: Any
+    get: Callable[..., Any]
     _futures: tuple[Session, Batches, Any] | None = None  # the session, its batches, their job runner
 
     @property
@@ -51,7 +57,7 @@ class ClientFutures:
                 session = Session(self, self.stores.kvs, self.config.session_ttl_s, self.cluster.check)
                 # Futures' jobs run on a client of their own: no progress bar, no global callbacks.
                 settings = {name: getattr(self.config, name) for name in JOB_SETTINGS}
-                runner = type(self)(self.cluster, **{**settings, "progress": "off"})
+                runner = cast(Any, type(self))(self.cluster, **{**settings, "progress": "off"})
 
                 def run_graph(graph, keys, callbacks):
                     values = runner.get(graph, keys, callbacks=callbacks)
@@ -120,7 +126,7 @@ class ClientFutures:
         session.check()
         retries = dask.get_annotations().get("retries", 0) if retries is None else retries
         common = self._own_futures(kwargs)
-        parsed = {name: parse_input(value) for name, value in kwargs.items()}
+        parsed: dict[str, Any] = {name: parse_input(value) for name, value in kwargs.items()}
         items, futures = [], []
         with session.lock:
             for key, args in calls:
@@ -291,10 +297,11 @@ class ClientFutures:
         session = self._futures[0] if self._futures is not None else None
         states = {k: session.states.get(k) for k in missing} if session else dict.fromkeys(missing)
         absent = [k for k, state in states.items() if state is None]
-        if absent:
+        if absent or session is None:
             raise (MissingKeyError if set(absent) <= set(requested) else UnknownFutureError)(absent)
         graph = dict(graph)
         for key, state in states.items():
+            assert state is not None
             state.wait()
             if state.status != FINISHED:
                 state.raise_exception()

@@ -145,11 +145,13 @@ class Session:
     def values(self, states: list[FutureState]) -> list:
         """The values of finished states, read in one MGET per KVS node."""
         self.check()
-        names = list(dict.fromkeys(state.stored.name for state in states))
+        stored = [state.stored for state in states]
+        assert all(marker is not None for marker in stored), "values of states not finished"
+        names = list(dict.fromkeys(marker.name for marker in stored))  # type: ignore[union-attr]
         found = self.kvs.get_values(names)
         values = []
-        for state in states:
-            data = found.get(state.stored.name)
+        for state, marker in zip(states, stored, strict=True):
+            data = found.get(marker.name)  # type: ignore[union-attr]
             if data is None:
                 raise FutureLostError(state.key, self.ttl_s)
             values.append(serialization.loads(data))
