@@ -41,9 +41,9 @@ STORE_FUNCTIONS = ("load_store_chunk", "store_chunk")  # dask.array.core: (x, ou
 def refuse_lost_side_effects(graph: Mapping) -> None:
     """Raise before anything runs if ``graph`` (key -> GraphNode) shuffles through partd or P2P, or
     stores an array into an object in the client's memory."""
-    for node in graph.values():
+    for key, node in graph.items():
         for task, bindings in tasks_within(node, {}):
-            check_shuffle(task)
+            check_shuffle(task, key)
             if (
                 getattr(task.func, "__name__", "") in STORE_FUNCTIONS
                 and module_of(task.func) == "dask.array.core"
@@ -79,15 +79,16 @@ def resolve(arg, bindings: dict):
     return arg
 
 
-def check_shuffle(task: Task) -> None:
+def check_shuffle(task: Task, key) -> None:
+    """``task``: a task within the graph's node ``key``."""
     func = task.func
     owner = module_of(func) or module_of(type(func))
     if owner.startswith("partd") or type(func).__name__ == "maybe_buffered_partd":
-        raise UnsupportedShuffleError("disk", f"task {task.key!r} makes a partd store")
+        raise UnsupportedShuffleError("disk", f"task {key!r} makes a partd store")
     if owner.startswith("distributed.shuffle") or getattr(func, "__name__", "").startswith(
         "_shuffle_transfer"
     ):
-        raise UnsupportedShuffleError("p2p", f"task {task.key!r} is a P2P shuffle transfer")
+        raise UnsupportedShuffleError("p2p", f"task {key!r} is a P2P shuffle transfer")
 
 
 def module_of(obj) -> str:
