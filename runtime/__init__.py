@@ -2,7 +2,9 @@
 
 from wukong import LocalCluster, Client
 client = Client(LocalCluster())
-x.compute(scheduler=client.get)
+x.compute(scheduler=client)                   # dask's scheduler hook; or `with client:`
+future = client.submit(func, *args)            # distributed's futures API: submit, map, gather,
+client.gather(client.map(func, range(10)))     # scatter, compute, persist; wukong.as_completed, wait
 """
 
 from .config import WukongConfig, load_config
@@ -12,6 +14,9 @@ from .errors import (
     ClusterFailedError,
     ConfigError,
     ExecutorDiedError,
+    FutureCancelledError,
+    FutureLostError,
+    InMemoryTargetError,
     InvocationFailedError,
     JobTimeoutError,
     MissingKeyError,
@@ -19,15 +24,26 @@ from .errors import (
     RedisNotInstalledError,
     RedisUnreachableError,
     RemoteTaskError,
+    UnknownFutureError,
     UnpicklableResultError,
     UnpicklableTaskError,
+    UnsupportedOptionError,
+    UnsupportedShuffleError,
     VersionMismatchError,
     WukongError,
 )
 
 # The cluster and the client import dask and numpy: loaded when first asked for, so that a process that
 # needs only a part of the package (the proxy, the invoker function) starts without them.
-LAZY = {"LocalCluster": ".local.cluster", "Client": ".scheduler.client"}
+LAZY = {
+    "LocalCluster": ".local.cluster",
+    "Client": ".scheduler.client",
+    "Future": ".scheduler.future",
+    "as_completed": ".scheduler.completion",
+    "wait": ".scheduler.completion",
+    "ALL_COMPLETED": ".scheduler.completion",
+    "FIRST_COMPLETED": ".scheduler.completion",
+}
 
 
 def __getattr__(name: str):
@@ -43,6 +59,11 @@ def __getattr__(name: str):
 __all__ = [
     "Client",
     "LocalCluster",
+    "Future",
+    "as_completed",
+    "wait",
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
     "WukongConfig",
     "load_config",
     "WukongError",
@@ -50,6 +71,9 @@ __all__ = [
     "ClusterFailedError",
     "ConfigError",
     "ExecutorDiedError",
+    "FutureCancelledError",
+    "FutureLostError",
+    "InMemoryTargetError",
     "AwsExtraMissingError",
     "InvocationFailedError",
     "JobTimeoutError",
@@ -60,5 +84,8 @@ __all__ = [
     "RemoteTaskError",
     "UnpicklableResultError",
     "UnpicklableTaskError",
+    "UnknownFutureError",
+    "UnsupportedOptionError",
+    "UnsupportedShuffleError",
     "VersionMismatchError",
 ]

@@ -70,6 +70,9 @@ CLIENT_JOB_SETTINGS = (
     "cluster_reductions",
     "progress",
     "num_lambda_invokers",
+    "session_ttl_s",
+    "futures_batch_s",
+    "max_concurrent_jobs",
 )
 JOB_SETTINGS = frozenset(EXECUTOR_JOB_SETTINGS + CLIENT_JOB_SETTINGS)
 
@@ -166,6 +169,14 @@ class WukongConfig:
     redis_connect_timeout_s: float = 5.0
     progress: str = "auto"  # "auto" (on when stderr is a terminal), "on", "off"
 
+    # --- futures (client sessions) ---
+    # How long a future's value lives in the KV store without its client: the client renews it every
+    # quarter of this while the Future exists; a session whose client died without close() is gone this
+    # long after the last renewal.
+    session_ttl_s: int = 600
+    futures_batch_s: float = 0.005  # submits gathered this long become one job (a map of 10 000: one)
+    max_concurrent_jobs: int = 8  # jobs one client's futures run at once (threads waiting on them)
+
     # --- cost model (list prices, us-east-1; docs/deploy.md "What it costs" shows the same figures) ---
     price_lambda_gb_s: float = 0.0000166667
     price_lambda_request: float = 0.0000002
@@ -232,6 +243,9 @@ def validate(config: WukongConfig) -> None:
         "proxy_auth_timeout_s",
         "proxy_idle_timeout_s",
         "proxy_max_unauthenticated",
+        "session_ttl_s",
+        "futures_batch_s",
+        "max_concurrent_jobs",
     )
     for name in positive:
         if getattr(config, name) <= 0:

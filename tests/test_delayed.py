@@ -47,12 +47,14 @@ def test_several_keys_and_a_key_twice(client):
 def test_client_compute_and_default_scheduler(cluster):
     client = Client(cluster)
     x = delayed(inc)(41)
-    assert client.compute(x) == 42
-    assert client.compute(x, delayed(inc)(x)) == (42, 43)
+    assert client.compute(x).result(timeout=60) == 42  # a Future, as distributed's
+    assert client.compute(x, sync=True) == 42
+    assert client.compute([x, delayed(inc)(x)], sync=True) == [42, 43]
+    assert x.compute(scheduler=client) == 42
     with client:
         assert x.compute() == 42
-        assert dask.config.get("scheduler") == client.get
-    assert dask.config.get("scheduler", None) != client.get
+        assert dask.config.get("scheduler") is client
+    assert dask.config.get("scheduler", None) is not client
 
 
 def test_tuple_graph_with_inline_tasks_and_aliases(client):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from wukong.errors import UnpicklableResultError
 from wukong.executor.messages import (
     AcquireLease,
     Cancelled,
@@ -79,9 +80,9 @@ SETTINGS = JobSettings(
 )
 
 
-def schedules(dsk: dict, requested: list, durations=None) -> dict:
+def schedules(dsk: dict, requested: list, durations=None, retries: dict | None = None) -> dict:
     """{schedule id: Schedule} of the dask graph, as the static scheduler makes them."""
-    dag = build_dag(dsk, requested)
+    dag = build_dag(dsk, requested, retries=retries)
     return {s.id: s for s in build_schedules(dag, partition(dag), durations)}
 
 
@@ -370,6 +371,49 @@ def test_a_task_exception_is_put_with_its_key_and_ends_the_invocation():
     m(Idle(0.0))
     error = ZeroDivisionError("boom")
     assert m(TaskErred(0, "a", error)) == [PutError("a", error, ()), Finish((), finished=True)]
+
+
+def test_a_task_that_raises_runs_again_while_it_has_retries_then_fails_the_job():
+    """
+    a        ids: a=0, b=1, c=2, d=3; a has retries=2. It raises twice and runs again each time, with
+     / \\     nothing registered in between; the third error is the job's.
+    b   c
+     \\ /
+      d
+    """
+    m = Machine("L0", schedules(DIAMOND, ["d"], retries={"a": 2})[0])
+    m.start()
+    assert m(Idle(0.0)) == [Compute(0, measure=True)]
+    error = ZeroDivisionError("boom")
+    assert m(TaskErred(0, "a", error)) == [Compute(0, measure=True)]
+    assert m(TaskErred(0, "a", error)) == [Compute(0, measure=True)]
+    assert m(TaskErred(0, "a", error)) == [PutError("a", error, ()), Finish((), finished=True)]
+    assert m.state.counters[counters.TASK_RETRIES] == 2
+
+
+def test_a_retried_task_reads_its_inputs_again_and_its_success_goes_on_as_usual():
+    """The executor invoked for c (I2) got a inline; d (retries=1) reads b from the KV store, raises
+    once, reads b again (the shell dropped what it read for the failed run) and completes."""
+    m = Machine("I2", schedules(DIAMOND, ["d"], retries={"d": 1})[1])
+    m.start(inline={0: SMALL})
+    m(Idle(0.0))
+    m(TaskComputed(2, SMALL))
+    m(Registered(2, FINISH, (3,), (READY,), False, 0.0))
+    assert m(Idle(0.0)) == [ReadInputs(3, (1,))]
+    assert m(InputsRead(3, frozenset({1}))) == [Compute(3, measure=False)]
+    assert m(TaskErred(3, "d", OSError("flaky"))) == [ReadInputs(3, (1,))]
+    assert m(InputsRead(3, frozenset({1}))) == [Compute(3, measure=False)]
+    assert m(TaskComputed(3, None)) == [Release(2), PutResult(3, (3,)), Release(3)]
+    assert m(Idle(0.0)) == [Finish((), finished=True)]
+
+
+def test_wukong_errors_and_base_exceptions_are_not_retried():
+    """An unpicklable result or a KeyboardInterrupt raises again however often it runs."""
+    for error in (UnpicklableResultError("a", "a lock"), KeyboardInterrupt()):
+        m = Machine("L0", schedules(DIAMOND, ["d"], retries={"a": 3})[0])
+        m.start()
+        m(Idle(0.0))
+        assert m(TaskErred(0, "a", error)) == [PutError("a", error, ()), Finish((), finished=True)]
 
 
 def test_a_cancelled_job_finishes_quietly_and_a_version_mismatch_is_an_error():

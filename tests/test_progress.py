@@ -19,7 +19,7 @@ import time
 import dask
 import pytest
 from dask.callbacks import Callback
-from dask.diagnostics import ProgressBar
+from dask.diagnostics import Profiler, ProgressBar
 
 from wukong import Client
 from wukong.diagnostics.progress import Replay, initial_state
@@ -118,6 +118,19 @@ def test_global_callbacks_finish_as_errored_when_a_task_fails(quiet):
     with recorder, pytest.raises(ValueError, match="boom"):
         dask.delayed(fail)(dask.delayed(slow_inc)(1)).compute(scheduler=quiet.get)
     assert recorder.calls[-1][0:2] == ("finish", True)
+
+
+def test_profiler_durations_are_the_tasks_own(quiet):
+    """Executors record each task's start and end; the Profiler gets those, not the replay's instants."""
+    with Profiler() as profiler:
+        assert slow_chain(3).compute(scheduler=quiet) == 3
+    results = sorted(profiler.results, key=lambda r: r.start_time)
+    assert len(results) == 3
+    for result in results:
+        assert STEP_S * 0.9 <= result.end_time - result.start_time < STEP_S + 2.0, result
+        assert profiler.start_time <= result.start_time <= result.end_time <= profiler.end_time
+    assert all(a.end_time <= b.start_time + 0.05 for a, b in zip(results, results[1:], strict=False))
+    assert all(isinstance(r.worker_id, str) and r.worker_id[0] in "LI" for r in results)  # the executor
 
 
 def test_replay_keeps_dask_state_on_the_diamond():

@@ -1,5 +1,6 @@
 """Proof that the protocol holds: random DAGs, random delays and output sizes on both sides of the
-clustering threshold, duplicated deliveries, killed executors, the proxy path forced.
+clustering threshold, duplicated deliveries, killed executors, the proxy path forced, tasks that
+raise k times and then succeed (with ``retries=k``).
 
 For every example: every requested key equals dask's synchronous result; every task's completion is
 registered exactly once on each dependent (the registered set is exactly its dependencies); every task
@@ -15,6 +16,7 @@ import json
 import os
 import random
 import time
+from functools import partial
 
 import dask
 import numpy as np
@@ -53,6 +55,27 @@ def impure(seed, delay_ms, size, *inputs):
             seen.setdefault(task, set()).update(ids)
     seen[seed] = {random.getrandbits(62)}
     return seen, np.zeros(max(1, size // 8), dtype=np.int64)
+
+
+FLAKY_CALLS: dict[tuple[int, int], int] = {}  # (job token, seed) -> calls so far, in this process
+
+
+def flaky(token, raises, seed, delay_ms, size, *inputs):
+    """``node``'s value, after raising ``raises`` times (its job gives it ``retries=raises``): a retry
+    runs in the invocation that saw the error, so the calls are counted per process."""
+    calls = FLAKY_CALLS.get((token, seed), 0)
+    FLAKY_CALLS[(token, seed)] = calls + 1
+    if calls < raises:
+        raise OSError(f"flaky task {seed}: failure {calls + 1} of {raises}")
+    return node(seed, delay_ms, size, *inputs)
+
+
+def flaky_version(data, dsk: dict) -> tuple[dict, dict]:
+    """``dsk`` with each task raising k times first (k drawn from 0-2) and ``retries=k``."""
+    token = data.draw(st.integers(0, 2**62))
+    raises = {key: data.draw(st.sampled_from([0, 0, 1, 2])) for key in dsk}
+    flaky_dsk = {key: (partial(flaky, token, raises[key]), *spec[1:]) for key, spec in dsk.items()}
+    return flaky_dsk, raises
 
 
 def disagreements(values: list) -> dict[int, set[int]]:
@@ -107,8 +130,12 @@ def dags(draw, max_tasks=120, function=node):
     return dsk, sinks + extra
 
 
-def check_job(client, dsk, requested, duplicated=False, concurrency=0, reductions=False):
-    dag = build_dag(dsk, requested)
+def check_job(
+    client, dsk, requested, duplicated=False, concurrency=0, reductions=False, retries=None, reference=None
+):
+    """``retries``: by key; ``reference``: the graph dask computes the expected values from (default
+    ``dsk``)."""
+    dag = build_dag(dsk, requested, retries=retries)
     if concurrency:
         dag = group_leaves(dag, concurrency)
     if reductions:
@@ -129,12 +156,13 @@ def check_job(client, dsk, requested, duplicated=False, concurrency=0, reduction
         if all(spec[0] is impure for spec in dsk.values()):
             assert disagreements([values[index[key]] for key in requested]) == {}
         else:
-            expected = dict(zip(requested, dask.get(dsk, requested), strict=True))
+            expected = dict(zip(requested, dask.get(reference or dsk, requested), strict=True))
             for key in requested:
                 assert np.array_equal(values[index[key]], expected[key]), key
         check_registrations(client.stores.mds.redis, job, dag)
         if duplicated:
             check_duplicates_were_delivered(report)
+        return report
     finally:
         client.stores.kvs.delete_job(job, len(dag))
         client.stores.mds.delete_job(job, len(dag), dag.leaves)
@@ -208,8 +236,13 @@ def examples(count: int) -> int:
 
 def run_property(fault_cluster, data, *, proxy_forced: bool, max_tasks: int):
     mode, cluster = fault_cluster
-    function = data.draw(st.sampled_from([node, node, impure]))  # a third of the jobs are impure
+    # A third of the jobs are impure; a quarter of the others raise k times per task, then succeed.
+    function = data.draw(st.sampled_from([node, node, impure]))
     dsk, requested = data.draw(dags(max_tasks=max_tasks, function=function))
+    reference, retries = None, None
+    if function is node and data.draw(st.sampled_from([False, False, False, True])):
+        reference = dsk
+        dsk, retries = flaky_version(data, dsk)
     client = Client(
         cluster,
         big_task_threshold=THRESHOLD_BYTES,
@@ -225,6 +258,8 @@ def run_property(fault_cluster, data, *, proxy_forced: bool, max_tasks: int):
         duplicated=mode == "duplicate",
         concurrency=concurrency,
         reductions=data.draw(st.booleans()),
+        retries=retries,
+        reference=reference,
     )
 
 
@@ -260,6 +295,26 @@ def test_a_few_hundred_tasks(client):
         dsk[f"t{i}"] = (node, i, 0, THRESHOLD_BYTES + 8 if i % 7 == 0 else 64, *deps)
     requested = [f"t{i}" for i in range(290, 300)]
     check_job(Client(client.cluster, big_task_threshold=THRESHOLD_BYTES), dsk, requested)
+
+
+def test_tasks_that_raise_and_then_succeed_are_retried_in_their_invocation(client):
+    """Deterministic: 60 tasks in layers, each raising 1 or 2 times before it succeeds, with as many
+    retries; grouped (concurrency 6) so that task groups retry too. Values as dask's, readiness
+    exactly once, and the report counts every retry."""
+    rng = random.Random(13)
+    dsk, raises = {}, {}
+    for i in range(60):
+        deps = [f"t{d}" for d in sorted(rng.sample(range(max(0, i - 5), i), min(i, 2)))] if i >= 4 else []
+        dsk[f"t{i}"] = (node, i, 0, rng.choice([8, THRESHOLD_BYTES + 8]), *deps)
+        raises[f"t{i}"] = 1 + i % 2
+    flaky_dsk = {
+        key: (partial(flaky, rng.getrandbits(60), raises[key]), *spec[1:]) for key, spec in dsk.items()
+    }
+    consumed = {d for spec in dsk.values() for d in spec[4:]}
+    requested = [key for key in dsk if key not in consumed]  # every task runs
+    job_client = Client(client.cluster, big_task_threshold=THRESHOLD_BYTES)
+    report = check_job(job_client, flaky_dsk, requested, concurrency=6, retries=raises, reference=dsk)
+    assert report.counters["task_retries"] >= sum(raises.values())
 
 
 # Issue 14's must-show: impure tasks under kills (at the points where a value was computed but not yet

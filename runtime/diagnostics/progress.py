@@ -10,6 +10,9 @@ task, with a dask-shaped ``state`` (the one ``dask.local`` keeps)::
     finished: {key}
     dependencies / dependents: {key: {keys}}
 
+``Profiler`` gets the tasks' own start and end times from the job's timings once the job returned (a
+Profiler times the calls it hears, and replayed calls take no time).
+
 Callbacks are chosen as dask's local schedulers choose them (``local_callbacks``): the ``callbacks=``
 argument of ``compute`` if given, else the globally active ones (``with ProgressBar():``,
 ``ProgressBar().register()``). Wukong adds its own bar, on stderr, when ``config.progress`` asks for
@@ -21,9 +24,10 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
+from timeit import default_timer
 
 from dask.callbacks import local_callbacks, normalize_callback, unpack_callbacks
-from dask.diagnostics import ProgressBar
+from dask.diagnostics import Profiler, ProgressBar
 
 PROGRESS_INTERVAL_S = 0.1
 BAR_MINIMUM_S = 1.0  # jobs shorter than this show no bar
@@ -99,9 +103,59 @@ class Replay:
             self.ready_at[last] = index
 
 
+class Progress:
+    """The wait loop's ``on_progress(job)``: replays the tasks done so far to the callbacks; once the
+    job returned, :meth:`ended` hands it the job's report, whose timings give ``Profiler`` the tasks'
+    own start and end times (executors record them; replayed calls only know when they were replayed)."""
+
+    def __init__(self, replay: Replay, mds, profilers: list):
+        self.replay, self.mds, self.profilers = replay, mds, profilers
+        self.last = 0.0
+        self.report = None
+
+    def __call__(self, job: str) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        self.replay.tasks_done(self.mds.done_tasks(job))
+
+    def ended(self, report) -> None:
+        """``report``: the job's report to come (a concurrent Future)."""
+        self.report = report
+
+    def time_profilers(self) -> None:
+        """Give each active Profiler the tasks' own times, task group members included."""
+        if not self.profilers or self.report is None:
+            return
+        try:
+            timings = self.report.result().timings
+        except Exception:  # no report: the replayed (zero-length) times stay
+            return
+        profiled = profiled_tasks(self.replay.dag, timings)
+        for profiler in self.profilers:
+            profiler._results = dict(profiled)  # dask's Profiler: key -> (key, task, start, end, worker)
+
+
+def profiled_tasks(dag, timings: list[dict]) -> dict:
+    """``{key: (key, task, start, end, executor)}`` from the executors' records, times moved onto the
+    client's ``timeit.default_timer`` clock (Profiler's); executors record wall-clock time."""
+    by_name = {}
+    for key, spec in zip(dag.keys, dag.specs, strict=True):
+        by_name[str(key)] = (key, spec)
+        for member, node, _ in getattr(spec, "steps", ()):  # a TaskGroup's members
+            by_name[str(member)] = (member, node)
+    offset = time.time() - default_timer()
+    profiled = {}
+    for record in timings:
+        key, task = by_name.get(record["key"], (record["key"], None))
+        profiled[key] = (key, task, record["start"] - offset, record["end"] - offset, record["owner"])
+    return profiled
+
+
 @contextmanager
 def progress_hooks(dag, config, callbacks, mds):
-    """Yield an ``on_progress(job)`` for the wait loop, or None when nobody listens."""
+    """Yield a :class:`Progress` for the wait loop, or None when nobody listens."""
     given = None if callbacks is None else [normalize_callback(cb) for cb in callbacks]
     with local_callbacks(given) as active:
         active = list(active)
@@ -117,21 +171,14 @@ def progress_hooks(dag, config, callbacks, mds):
             start(graph)
         for start_state in start_states:
             start_state(graph, state)
-        replay = Replay(dag, graph, state, pretasks, posttasks)
-        last = [0.0]
-
-        def on_progress(job: str) -> None:
-            now = time.monotonic()
-            if now - last[0] < PROGRESS_INTERVAL_S:
-                return
-            last[0] = now
-            replay.tasks_done(mds.done_tasks(job))
-
+        profilers = [owner_of(cb) for cb in active if isinstance(owner_of(cb), Profiler)]
+        progress = Progress(Replay(dag, graph, state, pretasks, posttasks), mds, profilers)
         errored = True
         try:
-            yield on_progress
+            yield progress
             errored = False
-            replay.tasks_done(range(len(dag)))  # the job succeeded: every task ran
+            progress.replay.tasks_done(range(len(dag)))  # the job succeeded: every task ran
+            progress.time_profilers()
         finally:
             for finish in finishes:
                 finish(graph, state, errored)

@@ -28,6 +28,7 @@ The state, all plain data (task ids are the job DAG's integers)::
   waiting_on: {id: {id}}     the reverse of ``blocked``: input -> tasks waiting for it
   preparing:  id | None      the task whose schedule or inputs are being fetched before it runs
   done:       [id]           tasks completed and not yet reported to the MDS (they ride on the next write)
+  reruns:     {id: int}      how often each task that raised was run again (up to ``TaskInfo.retries``)
   counters:   {name: int}    the decisions' counters (``protocol.counters``)
 
 A four-task diamond ``0 -> (1, 2) -> 3`` from leaf 0, outputs small::
@@ -45,7 +46,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import VersionMismatchError
+from ..errors import VersionMismatchError, WukongError
 from ..protocol import counters as names
 from ..protocol.payload import PY_VERSION, JobSettings, is_leaf_owner, payload_room
 from ..protocol.registration import LeaseState
@@ -119,6 +120,7 @@ class ExecutorState:
     waiting_on: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     preparing: int | None = None
     done: list[int] = field(default_factory=list)
+    reruns: dict[int, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def handle(self, event) -> list:
@@ -247,6 +249,18 @@ class ExecutorState:
         return []
 
     def on_erred(self, event: TaskErred) -> list:
+        """A task raised: run it again while it has retries left (its inputs are still held here or in
+        the KV store; nothing of it was registered), else fail the job with its exception. Wukong's own
+        errors (an unpicklable result, a future's lost data) would only raise again."""
+        task = event.task
+        reruns = self.reruns.get(task, 0)
+        retryable = isinstance(event.error, Exception) and not isinstance(event.error, WukongError)
+        if retryable and reruns < self.tasks[task].retries:
+            self.reruns[task] = reruns + 1
+            self.counters[names.TASK_RETRIES] += 1
+            info = self.tasks[task]
+            missing = tuple(d for d in info.dependencies if d not in self.held)
+            return [ReadInputs(task, missing)] if missing else [Compute(task, measure=bool(info.dependents))]
         self.preparing = None
         return [PutError(event.key, event.error, self.take_done()), Finish(done=(), finished=True)]
 

@@ -18,6 +18,7 @@ import atexit
 import secrets
 import sys
 import weakref
+from typing import Any
 
 from .. import platforms, testhooks
 from ..config import LAMBDA_DEFAULT_CONCURRENCY, load_config
@@ -35,7 +36,7 @@ LOST_NODE_ADVICE = (
 
 
 class LocalCluster:
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         self.config = load_config(**kwargs)
         self.servers: list[RedisServer] = []
         self.pool: WorkerPool | None = None
@@ -156,13 +157,13 @@ class LocalCluster:
         for server in self.servers:
             _quietly(server.close)
 
-    def __enter__(self):
+    def __enter__(self) -> LocalCluster:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         workers = len(self.pool.workers) if self.pool else 0
         return f"<LocalCluster mode={self.config.mode} mds={self.config.host} workers={workers}>"
 

@@ -16,6 +16,7 @@ INVOKED = "invoked"  # invocations an executor started for others (direct or thr
 PROXY_FANOUTS = "proxy_fanouts"  # fan-outs handed to the proxy
 TASKS = "tasks"  # tasks run (each member of a task group counts)
 TASKS_LOCAL_INPUT = "tasks_local_input"  # tasks whose inputs were all in this executor's memory
+TASK_RETRIES = "task_retries"  # tasks run again after they raised (TaskInfo.retries)
 DELAYED_IO = "delayed_io"  # big outputs held back for dependents not ready yet
 KVS_WRITES = "kvs_writes"  # outputs written to the KV store
 # Each delivery's time as Lambda bills it, in whole milliseconds, summed: from the handler's entry (a cold

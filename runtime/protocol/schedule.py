@@ -31,6 +31,7 @@ class TaskInfo:
     path: int
     final: bool
     estimate_s: float | None = None  # how long it is expected to run (scheduler/durations.py), if known
+    retries: int = 0  # how often the task is run again when it raises (dask.annotate / submit retries=)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,14 @@ order, never by key name). A four-task diamond::
         d
 
 ``specs[i]`` is dask's own task object (``Task``, ``DataNode``, ``Alias``); calling it with a mapping
-from its dependencies' dask keys to their values runs it.
+from its dependencies' dask keys to their values runs it. ``retries[i]`` (only where it is not 0) is
+how often task ``i`` runs again when it raises (``dask.annotate(retries=N)``, ``submit(retries=N)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dask._task_spec import GraphNode, convert_legacy_graph
 from dask.core import flatten
@@ -31,6 +32,7 @@ class Dag:
     dependencies: tuple[tuple[int, ...], ...]
     dependents: tuple[tuple[int, ...], ...]
     finals: frozenset[int]
+    retries: Mapping[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -82,7 +84,8 @@ def flat_keys(keys) -> list[Hashable]:
     return list(flatten(keys)) if isinstance(keys, list) else [keys]
 
 
-def build_dag(dsk, keys) -> Dag:
+def build_dag(dsk, keys, retries: Mapping[Hashable, int] | None = None) -> Dag:
+    """``retries``: by dask key, how often a task runs again when it raises."""
     graph = as_task_graph(dsk)
     requested = flat_keys(keys)
     check_requested(graph, requested)
@@ -100,6 +103,7 @@ def build_dag(dsk, keys) -> Dag:
         dependencies=dependencies,
         dependents=tuple(tuple(d) for d in dependents),
         finals=frozenset(index[k] for k in requested),
+        retries={index[k]: n for k, n in (retries or {}).items() if n and k in index},
     )
 
 

@@ -161,10 +161,15 @@ def fold(dag: Dag, groups: Mapping[int, Sequence[int]]) -> Dag:
         steps = tuple((keys[m], dag.specs[m], tuple(keys[d] for d in dag.dependencies[m])) for m in members)
         specs.append(TaskGroup(keys[task], steps))
         dependencies.append(tuple(new_id(d) for d in outside))
+    # A group runs again as a whole when a member raises: as often as its members may, together.
+    retries: dict[int, int] = {}
+    for task, count in dag.retries.items():
+        retries[new_id(task)] = retries.get(new_id(task), 0) + count
     return Dag(
         keys=tuple(dag.keys[t] for t in kept),
         specs=tuple(specs),
         dependencies=tuple(dependencies),
         dependents=tuple(tuple(dict.fromkeys(new_id(d) for d in dag.dependents[t])) for t in kept),
         finals=frozenset(renumber[t] for t in dag.finals),
+        retries=retries,
     )

@@ -103,6 +103,7 @@ def task_info(dag: Dag, part: Partition, task: int, durations=None) -> TaskInfo:
         path=part.path_of[task],
         final=task in dag.finals,
         estimate_s=durations.estimate(dag.keys[task], dag.specs[task]) if durations is not None else None,
+        retries=dag.retries.get(task, 0),
     )
 
 

@@ -8,6 +8,8 @@ written with the TTL ``key_ttl_s``; when the job ends they are deleted by name (
 
 from __future__ import annotations
 
+import hashlib
+
 from ..protocol.payload import invoked_owner, leaf_owner
 
 
@@ -130,6 +132,25 @@ def timings(job: str) -> str:
 def events(job: str) -> str:
     """The pub/sub channel on which executors announce finals and errors."""
     return f"wk:{job}:events"
+
+
+def session_value(session: str, key) -> str:
+    """A future's value in the KVS (``wk:session:<session>:<digest of the dask key>``): written by the
+    task that stores it (first writer wins) or by ``scatter``, with the TTL ``session_ttl_s`` that the
+    client renews; deleted when no Future refers to it and when the client closes. The digest keeps
+    the name short and printable whatever the key (tuples, long strings)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
+    return f"wk:session:{session}:{digest}"
+
+
+def session_value_part(name: str, part: int) -> str:
+    """Part ``part`` of a future's value over the KVS value limit (``chunk_large_tasks``)."""
+    return f"{name}:{part}"
+
+
+def session_pattern(session: str) -> str:
+    """Every value of a session: swept when the client closes (a store task that ended late)."""
+    return f"wk:session:{session}:*"
 
 
 def local_queue(cluster_token: str) -> str:

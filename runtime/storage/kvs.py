@@ -8,6 +8,7 @@ refused with a clear message otherwise (``storage.chunks``).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -111,6 +112,87 @@ class KVStore:
             if self.chunk_large_tasks:
                 deleted[name] += delete_matching(client, keys.output_pattern(job))
         return deleted
+
+    # --- futures' values: a client session's keys (``keys.session_value``), each with its own TTL ---
+    def put_values(self, items: list[tuple[str, object]], ttl_s: int, key_names=()) -> list[int]:
+        """Store each ``(name, serialized value)`` unless one is stored already (first writer wins, as for
+        outputs: a retry's value never replaces one a Future may have read), in one pipeline per node.
+        Each value's part count as stored (the first writer's, when another came first)."""
+        pipes, queued = {}, []  # queued: (node, position of the head's SET in that node's pipeline)
+        for i, (name, data) in enumerate(items):
+            head, parts = chunks.split(data, self.max_value_bytes)
+            if parts and not self.chunk_large_tasks:
+                key = key_names[i] if i < len(key_names) else name
+                raise PayloadTooLargeError(
+                    f"the value of future {key!r} is {len(data)} bytes, over the KV store's "
+                    f"{self.max_value_bytes}-byte value limit. Pass chunk_large_tasks=True to split large "
+                    "values across several keys, or use smaller chunks in your dask collection."
+                )
+            for number, part in enumerate(parts):
+                self._queue_set(pipes, keys.session_value_part(name, number), part, ttl_s)
+            queued.append(self._queue_set(pipes, name, head, ttl_s) + (len(parts),))
+        replies = {node: pipe.execute() for node, pipe in pipes.items()}
+        stored = [
+            (name, bool(replies[node][at]), parts)
+            for (name, _), (node, at, parts) in zip(items, queued, strict=True)
+        ]
+        winners = self.value_parts([name for name, ok, _ in stored if not ok])
+        return [parts if ok else winners.get(name) or 0 for name, ok, parts in stored]
+
+    def _queue_set(self, pipes: dict, name: str, data, ttl_s: int) -> tuple[str, int]:
+        node = self.node_of(name)
+        if node not in pipes:
+            pipes[node] = self.nodes[node].pipeline(transaction=False)
+        pipes[node].set(name, data, ex=ttl_s, nx=True)
+        self.bytes_written[node] += len(data)
+        return node, len(pipes[node]) - 1
+
+    def get_values(self, names: list[str]) -> dict[str, memoryview | bytearray]:
+        """Several values by name, one MGET per node, each in a writable buffer; missing ones left out."""
+        found = {}
+        for name, head in zip(names, self._get_many(names), strict=True):
+            value = chunks.whole(head, self._get_many, partial(keys.session_value_part, name))
+            if value is not None:
+                found[name] = value
+        return found
+
+    def value_parts(self, names: list[str]) -> dict[str, int]:
+        """For each value that is stored, how many parts it has (0: it is whole); missing ones left out."""
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for name in names:
+            by_node[self.node_of(name)].append(name)
+        found = {}
+        for node, some in by_node.items():
+            pipe = self.nodes[node].pipeline(transaction=False)
+            for name in some:
+                pipe.getrange(name, 0, len(chunks.MARKER) + 20)
+            for name, head in zip(some, pipe.execute(), strict=True):
+                if head:
+                    found[name] = chunks.part_count(head) or 0
+        return found
+
+    def renew_values(self, values: Mapping[str, int], ttl_s: int) -> None:
+        """Give each value (name -> its part count) and its parts ``ttl_s`` more seconds."""
+        self._each_value_key(values, lambda pipe, key: pipe.expire(key, ttl_s))
+
+    def delete_values(self, values: Mapping[str, int]) -> None:
+        """Delete each value (name -> its part count) and its parts."""
+        self._each_value_key(values, lambda pipe, key: pipe.unlink(key))
+
+    def delete_matching_values(self, pattern: str) -> int:
+        """Delete every value whose name matches ``pattern`` on every node (a scan: at close only)."""
+        return sum(delete_matching(client, pattern) for client in self.nodes.values())
+
+    def _each_value_key(self, values: Mapping[str, int], command) -> None:
+        pipes: dict = {}
+        for name, parts in values.items():
+            for key in [name, *(keys.session_value_part(name, n) for n in range(parts))]:
+                node = self.node_of(key)
+                if node not in pipes:
+                    pipes[node] = self.nodes[node].pipeline(transaction=False)
+                command(pipes[node], key)
+        for pipe in pipes.values():
+            pipe.execute()
 
     def _set(self, key: str, data) -> bool:
         node = self.node_of(key)

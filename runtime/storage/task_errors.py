@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Hashable
 
-from ..errors import ExecutorDiedError, RemoteTaskError, RemoteTraceback
+from ..errors import ExecutorDiedError, InvocationFailedError, RemoteTaskError, RemoteTraceback
 from . import serialization
 
 
@@ -46,8 +46,8 @@ def describe(exc: BaseException) -> str:
 
 
 def exception(record_bytes: bytes, key_of: Callable[[int], Hashable]) -> BaseException:
-    """The exception to raise in the client, with the executor's traceback as its cause;
-    ``key_of(task)`` names a task the writer knew only by number."""
+    """The exception to raise in the client, with the executor's traceback (and the task's key) as its
+    cause; ``key_of(task)`` names a task the writer knew only by number."""
     record = serialization.loads(record_bytes)
     key = record.get("key")
     if key is None and record.get("task") is not None:
@@ -60,5 +60,14 @@ def exception(record_bytes: bytes, key_of: Callable[[int], Hashable]) -> BaseExc
         exc = RemoteTaskError(f"{record['module']}.{record['type']}: {record['message']}")
     if key is not None and hasattr(exc, "add_note"):
         exc.add_note(f"(raised by Wukong task {key!r})")
-    exc.__cause__ = RemoteTraceback(record["traceback"])
+    exc.__cause__ = RemoteTraceback(record["traceback"], key)
     return exc
+
+
+def failed_key(exc: BaseException) -> Hashable | None:
+    """The dask key of the task whose failure ``exc`` is, when known (a task's exception, or an
+    executor that died or that Lambda gave up on)."""
+    cause = exc.__cause__
+    if isinstance(cause, RemoteTraceback) and cause.key is not None:
+        return cause.key
+    return getattr(exc, "key", None) if isinstance(exc, ExecutorDiedError | InvocationFailedError) else None
