@@ -10,10 +10,10 @@ import sys
 import cloudpickle
 import numpy
 
-from wukong.scheduler.user_code import installed_roots, is_user_module, register_user_modules
+from wukong.scheduler.user_code import by_value, installed_roots, is_user_module
 
 
-def test_user_packages_are_registered_and_installed_ones_are_not(tmp_path, monkeypatch):
+def test_user_packages_go_by_value_in_the_block_and_installed_ones_never(tmp_path, monkeypatch):
     package = tmp_path / "my_analysis"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -21,14 +21,24 @@ def test_user_packages_are_registered_and_installed_ones_are_not(tmp_path, monke
     monkeypatch.syspath_prepend(str(tmp_path))
     from my_analysis import steps
 
-    assert "my_analysis" in register_user_modules()
+    with by_value() as packages:
+        data = cloudpickle.dumps(steps.double)
+    assert "my_analysis" in packages
     roots = installed_roots()
     assert not is_user_module("numpy", numpy, roots) and not is_user_module("pickle", pickle, roots)
     assert not is_user_module("wukong", sys.modules["wukong"], roots)
-    data = cloudpickle.dumps(steps.double)
     loader = "import pickle, sys; print(pickle.loads(sys.stdin.buffer.read())(21))"  # no my_analysis here
     loaded = subprocess.run(
         [sys.executable, "-I", "-c", loader], input=data, capture_output=True, cwd=tmp_path / ".."
     )
     assert loaded.stdout.strip() == b"42", loaded.stderr.decode()[-2000:]
-    assert register_user_modules() == []  # judged once
+    # By reference outside the block (a local client in the same process): the loader cannot find it.
+    outside = subprocess.run(
+        [sys.executable, "-I", "-c", loader],
+        input=cloudpickle.dumps(steps.double),
+        capture_output=True,
+        cwd=tmp_path / "..",
+    )
+    assert b"No module named 'my_analysis'" in outside.stderr
+    with by_value(needed=False) as none:
+        assert none == set()

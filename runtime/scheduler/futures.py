@@ -21,6 +21,7 @@ from dask.core import flatten
 from dask.tokenize import tokenize
 from dask.utils import funcname
 
+from .. import platforms
 from ..config import JOB_SETTINGS, WukongConfig
 from ..errors import MissingKeyError, UnknownFutureError, UnsupportedOptionError
 from ..futures import load
@@ -31,6 +32,7 @@ from .dag import as_task_graph
 from .future import FINISHED, Future
 from .safety import refuse_lost_side_effects
 from .session import Session
+from .user_code import by_value
 
 _SESSION_LOCK = threading.Lock()
 
@@ -186,7 +188,8 @@ class ClientFutures:
         else:
             values = list(data) if isinstance(data, list | tuple | set | frozenset) else [data]
             keys = [f"{type(v).__name__}-{tokenize(v) if hash else uuid.uuid4().hex}" for v in values]
-        futures = self._session.scatter(dict(zip(keys, values, strict=True)))
+        with by_value(not platforms.executors_import_client_modules(self.config)):
+            futures = self._session.scatter(dict(zip(keys, values, strict=True)))
         by_key = dict(zip(keys, futures, strict=True))
         if isinstance(data, dict):
             return by_key

@@ -11,20 +11,28 @@ Installed packages stay by reference: the executors have them at the same versio
 the VM's lock), and their code can be large.
 
 Local mode does not need this: its workers run on the client's machine with the client's ``sys.path``.
+The registration is cloudpickle's and process-wide, so it holds only while an AWS job's (or scatter's)
+values are pickled (``by_value``): a local client in the same process keeps pickling by reference,
+and its tracebacks keep their source lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import site
 import sys
 import sysconfig
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cloudpickle
 
 WUKONG_PACKAGE = __name__.partition(".")[0]
-_registered: set[str] = set()
-_checked: set[str] = set()  # top-level names already judged, registered or not
+_user_packages: set[str] = set()  # top-level names judged the user's own
+_checked: set[str] = set()  # top-level names already judged, either way
+_lock = threading.Lock()
+_scopes = 0  # by_value blocks open now (jobs of several threads)
 
 
 def installed_roots() -> tuple[Path, ...]:
@@ -49,11 +57,9 @@ def is_user_module(name: str, module, roots: tuple[Path, ...]) -> bool:
     return bool(dirs) and not any(d.is_relative_to(root) for d in dirs for root in roots)
 
 
-def register_user_modules() -> list[str]:
-    """Register every imported user package for pickling by value; returns the ones newly registered.
-    Cheap to call before every job: a package is judged once."""
+def find_user_packages() -> set[str]:
+    """Every imported top-level package that is the user's own; a package is judged once."""
     roots = None
-    added = []
     for name, module in list(sys.modules.items()):
         top = name.partition(".")[0]
         if top in _checked or module is None:
@@ -62,7 +68,28 @@ def register_user_modules() -> list[str]:
         roots = roots or installed_roots()
         top_module = sys.modules.get(top)
         if top_module is not None and is_user_module(top, top_module, roots):
-            cloudpickle.register_pickle_by_value(top_module)
-            _registered.add(top)
-            added.append(top)
-    return added
+            _user_packages.add(top)
+    return set(_user_packages)
+
+
+@contextlib.contextmanager
+def by_value(needed: bool = True) -> Iterator[set[str]]:
+    """While open (and ``needed``), the user's packages pickle by value; yields their names."""
+    global _scopes
+    if not needed:
+        yield set()
+        return
+    with _lock:
+        packages = find_user_packages()
+        for name in packages:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
+        _scopes += 1
+    try:
+        yield packages
+    finally:
+        with _lock:
+            _scopes -= 1
+            if _scopes == 0:
+                for name in _user_packages:
+                    with contextlib.suppress(ValueError, KeyError):  # unloaded, or never registered
+                        cloudpickle.unregister_pickle_by_value(sys.modules[name])
