@@ -26,7 +26,18 @@ ALLOWED = {
     # the seam: builds stores and invokers; on AWS a job's KVS nodes come from Cloud Map (aws.kvs_nodes)
     "platforms": {"storage", "invokers", "proxy", "aws", "testhooks", "config", "errors"},
     "executor": {"protocol", "storage", "platforms", "testhooks", "config", "errors"},
-    "scheduler": {"protocol", "diagnostics", "storage", "platforms", "config", "errors", "local"},
+    # the tasks executors run for futures (load, store), reaching the executor's stores
+    "futures": {"executor", "storage", "errors"},
+    "scheduler": {
+        "protocol",
+        "diagnostics",
+        "storage",
+        "platforms",
+        "futures",
+        "config",
+        "errors",
+        "local",
+    },
     "local": {
         "executor",
         "proxy",

@@ -26,7 +26,6 @@ from .job import run_job
 from .modules import task_modules
 from .safety import hold_task_shuffle_default, refuse_lost_side_effects, release_task_shuffle_default
 from .sizes import chunk_bytes
-from .user_code import by_value
 
 if TYPE_CHECKING:
     from ..diagnostics.report import JobReport
@@ -77,10 +76,7 @@ class Client(ClientFutures):
         if self.config.cluster_reductions:
             dag = cluster_reductions(dag, chunk_bytes(dsk, dag.keys))
         self.cluster.warm(task_modules(dag.specs))
-        with (
-            progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress,
-            by_value(not platforms.executors_import_client_modules(self.config)),  # as run_job pickles
-        ):
+        with progress_hooks(dag, self.config, kwargs.get("callbacks"), self.stores.mds) as on_progress:
             try:
                 # One node list for the whole job, checked now: a node that is gone fails it before it starts.
                 stores = self.stores.for_job(platforms.job_kvs_nodes(self.config), check=True)

@@ -12,6 +12,7 @@ import time
 import uuid
 from concurrent.futures import Future
 
+from .. import platforms
 from ..diagnostics.report import JobReport, build_report
 from ..errors import InvocationFailedError, JobTimeoutError, RedisUnreachableError
 from ..protocol import counters as names
@@ -20,6 +21,7 @@ from ..storage import serialization, task_errors
 from ..storage.connect import MDS_ROLE
 from .dag import Dag
 from .schedules import build_schedules, encode_schedules, partition
+from .user_code import by_value
 
 POLL_INTERVAL_S = 1.0  # how often to look for results whose announcement was missed
 PROGRESS_TICK_S = 0.1  # how often progress callbacks hear from a running job
@@ -65,7 +67,8 @@ def run_job(
     started = time.perf_counter()
     job = job or new_job_id()
     part = partition(dag)
-    encoded = encode_schedules(build_schedules(dag, part, durations))
+    with by_value(not platforms.executors_import_client_modules(config)):  # the tasks are pickled here
+        encoded = encode_schedules(build_schedules(dag, part, durations))
     settings = wire.JobSettings.from_config(config, use_proxy, stores.kvs_nodes)
     mds = stores.mds
     mds_written_before, mds_read_before = mds.bytes_written, mds.bytes_read
