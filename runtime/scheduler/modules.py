@@ -12,17 +12,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from dask._task_spec import GraphNode
+from dask._task_spec import Alias, GraphNode, TaskRef
 
 from ..protocol.task_group import TaskGroup
 
 SKIPPED = frozenset({"__main__", "builtins", None})
+# Arguments with nothing to import: references to other tasks, and plain data (checked by exact type:
+# a 16 000-task tree's arguments are all TaskRefs, and isinstance over a union costs microseconds).
+PLAIN = frozenset({TaskRef, Alias, str, bytes, int, float, bool, type(None)})
 MAX_NODES = 1_000_000  # a bound on the walk; a graph bigger than this is named in part
 
 
 def task_modules(specs: Iterable) -> list[str]:
     found: dict[str, None] = {}
-    stack, seen_functions, walked = list(specs), set(), 0
+    stack, seen_functions, seen_types, walked = list(specs), set(), set(), 0
     while stack and walked < MAX_NODES:
         node = stack.pop()
         walked += 1
@@ -33,10 +36,15 @@ def task_modules(specs: Iterable) -> list[str]:
         if func is not None and id(func) not in seen_functions:
             seen_functions.add(id(func))
             found.update(dict.fromkeys(function_modules(func)))
-        values = (*getattr(node, "args", ()), *getattr(node, "kwargs", {}).values())
-        nodes, objects = nested(values)
-        stack.extend(nodes)
-        found.update(dict.fromkeys(type(value).__module__ for value in objects))
+        kwargs = getattr(node, "kwargs", None)
+        values = (*getattr(node, "args", ()), *kwargs.values()) if kwargs else getattr(node, "args", ())
+        if values and not all(type(value) in PLAIN for value in values):
+            nodes, objects = nested(values)
+            stack.extend(nodes)
+            for value in objects:
+                if type(value) not in seen_types:
+                    seen_types.add(type(value))
+                    found[type(value).__module__] = None
     return [name for name in found if name not in SKIPPED]
 
 
@@ -46,13 +54,14 @@ def nested(values, depth: int = 3) -> tuple[list, list]:
     nodes, objects = [], []
     for value in values:
         if isinstance(value, GraphNode):
-            nodes.append(value)
+            if type(value) is not Alias:  # a reference to another task: nothing of its own
+                nodes.append(value)
         elif isinstance(value, dict | list | tuple):
             if depth:
                 inner = nested(value.values() if isinstance(value, dict) else value, depth - 1)
                 nodes += inner[0]
                 objects += inner[1]
-        elif not isinstance(value, str | bytes | int | float | bool | type(None)):
+        elif not isinstance(value, TaskRef | str | bytes | int | float | bool | type(None)):
             objects.append(value)
     return nodes, objects
 

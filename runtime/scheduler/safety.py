@@ -41,13 +41,18 @@ STORE_FUNCTIONS = ("load_store_chunk", "store_chunk")  # dask.array.core: (x, ou
 def refuse_lost_side_effects(graph: Mapping) -> None:
     """Raise before anything runs if ``graph`` (key -> GraphNode) shuffles through partd or P2P, or
     stores an array into an object in the client's memory."""
+    harmless: set[int] = set()  # functions already checked: neither a shuffle's nor a store's
     for key, node in graph.items():
         for task, bindings in tasks_within(node, {}):
+            if id(task.func) in harmless:
+                continue
             check_shuffle(task, key)
             if (
-                getattr(task.func, "__name__", "") in STORE_FUNCTIONS
-                and module_of(task.func) == "dask.array.core"
+                getattr(task.func, "__name__", "") not in STORE_FUNCTIONS
+                or module_of(task.func) != "dask.array.core"
             ):
+                harmless.add(id(task.func))
+            else:
                 target = resolve(task.args[1], bindings) if len(task.args) > 1 else None
                 if isinstance(target, np.ndarray):
                     raise InMemoryTargetError(f"numpy.{type(target).__name__}")

@@ -92,6 +92,9 @@ def chain_of(part: Partition, path: int) -> list[int]:
 
 
 def task_info(dag: Dag, part: Partition, task: int, durations=None) -> TaskInfo:
+    # Only a dependent a fan-out would invoke is ever run cheaply instead (executor/decisions.py): the
+    # estimate is for those (a tree's sums have none, and 16 000 key_splits cost 45 ms).
+    may_be_invoked = durations is not None and any(len(dag.dependents[d]) > 1 for d in dag.dependencies[task])
     return TaskInfo(
         id=task,
         key=dag.keys[task],
@@ -102,7 +105,7 @@ def task_info(dag: Dag, part: Partition, task: int, durations=None) -> TaskInfo:
         become=part.become[task],
         path=part.path_of[task],
         final=task in dag.finals,
-        estimate_s=durations.estimate(dag.keys[task], dag.specs[task]) if durations is not None else None,
+        estimate_s=durations.estimate(dag.keys[task], dag.specs[task]) if may_be_invoked else None,
         retries=dag.retries.get(task, 0),
     )
 
