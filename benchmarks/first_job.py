@@ -15,18 +15,15 @@ import time
 
 import dask
 
+from wukong.local.pool import PoolCpu
+
 from .cases import cases
 from .systems import as_tuple
 
 SAMPLE_S = 0.02
 
 
-def state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
+state = PoolCpu.state  # a process' state letter from /proc, as the pool reads it
 
 
 def cluster_pids(cluster) -> list[int]:
