@@ -80,7 +80,7 @@ def by_value(needed: bool = True) -> Iterator[set[str]]:
         yield set()
         return
     with _lock:
-        packages = find_user_packages()
+        packages = {name for name in find_user_packages() if name in sys.modules}
         for name in packages:
             cloudpickle.register_pickle_by_value(sys.modules[name])
         _scopes += 1
