@@ -34,7 +34,7 @@ from .errors import (
 )
 
 # The cluster and the client import dask and numpy: loaded when first asked for, so that a process that
-# needs only a part of the package (the proxy, the invoker function) starts without them.
+# needs only a part of the package (the proxy, the VM's config check) starts without them.
 LAZY = {
     "LocalCluster": ".local.cluster",
     "Client": ".scheduler.client",
