@@ -386,3 +386,20 @@ def test_dask_scheduler_hooks(c):
         assert x.compute() == 42
         assert dask.config.get("scheduler") is c
     assert dask.config.get("scheduler", None) is not c
+
+
+def test_a_future_dropped_while_its_thread_starts_a_session_does_not_deadlock(c, cluster):
+    """A Future's __del__ can run (by the garbage collector) in a thread that is starting another
+    client's session, holding the lock that guards it: releasing must not take that lock."""
+    from wukong.scheduler import futures as futures_module
+
+    future = c.submit(inc, 41)
+    assert future.result() == 42
+    released = threading.Event()
+    with futures_module._SESSION_LOCK:  # as the other client's _futures_started holds it
+        worker = threading.Thread(target=lambda: (future.release(), released.set()), daemon=True)
+        worker.start()
+        worker.join(5)
+        in_time = released.is_set()
+    assert in_time, "Future.release waited for the session lock"
+    assert eventually(lambda: not stored_in_redis(c, future))  # and its value is deleted

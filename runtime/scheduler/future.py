@@ -144,7 +144,11 @@ class Future(TaskRef):
         """Drop this reference; the value is deleted from the cluster when no Future refers to it."""
         if not self._released:
             self._released = True
-            self._client._session.release(self._state)
+            # No lock here (this runs in __del__, in any thread, maybe while this thread holds the
+            # lock that starts a session): a Future's client has its session already.
+            futures = self._client._futures
+            if futures is not None:
+                futures[0].release(self._state)
 
     def __del__(self):
         with contextlib.suppress(AttributeError):  # half-built, or at interpreter exit
