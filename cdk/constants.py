@@ -38,6 +38,24 @@ KVS_DNS_TTL_S = 10  # nodes come and go with deployments; short TTL so clients s
 VM_WHEELS_DIR = "wheels"
 VM_REQUIREMENTS = "vm-requirements.txt"
 
+
+def vm_pip_install(pip: list[str], app_dir: str) -> list[str]:
+    """The scheduler VM's install of its wheels, offline and hash-checked: its boot runs it, and the
+    rehearsal and the tests run the same command (``pip``: how to call pip in the target venv)."""
+    return [
+        *pip,
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        f"{app_dir}/{VM_WHEELS_DIR}",
+        "--require-hashes",
+        "-r",
+        f"{app_dir}/{VM_REQUIREMENTS}",
+    ]
+
+
 # Files the scheduler VM and the Lambdas share.
 SCHEDULER_CONFIG_PATH = "/etc/dask/wukong.yaml"  # dask reads /etc/dask/*.yaml by itself
 SCHEDULER_INSTALL_DIR = "/opt/wukong"

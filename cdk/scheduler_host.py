@@ -26,8 +26,7 @@ from .constants import (
     SETTINGS_FILE,
     VENV_DIR,
     VM_CONFIG_MODULE,
-    VM_REQUIREMENTS,
-    VM_WHEELS_DIR,
+    vm_pip_install,
 )
 from .machine_image import accept_resolve_at_launch, amazon_linux_2023
 from .metadata_store import encrypted_root_volume
@@ -127,8 +126,7 @@ def install_commands(bucket: str, key: str, region: str) -> list[str]:
         f"{PYTHON} -m venv {VENV_DIR}",
         # The layers' pins plus boto3, as wheels in the asset: the client unpickles what executors pickle,
         # so the versions must match, and nothing comes from the internet at boot.
-        f"{VENV_DIR}/bin/pip install --quiet --disable-pip-version-check --no-index "
-        f"--find-links {APP_DIR}/{VM_WHEELS_DIR} --require-hashes -r {APP_DIR}/{VM_REQUIREMENTS}",
+        " ".join(vm_pip_install([f"{VENV_DIR}/bin/pip"], APP_DIR)),
         f"echo {APP_DIR} > {VENV_DIR}/lib/{PYTHON}/site-packages/wukong-app.pth",
         # Login shells: the venv first on PATH, and boto3's region without an ~/.aws/config.
         f'echo "export PATH={VENV_DIR}/bin:\\$PATH AWS_DEFAULT_REGION={region}" > /etc/profile.d/wukong.sh',

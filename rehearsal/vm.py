@@ -21,7 +21,7 @@ import sys
 import venv
 from pathlib import Path
 
-from cdk.constants import LOGIN_USER, SCHEDULER_CONFIG_PATH, VENV_DIR, VM_REQUIREMENTS, VM_WHEELS_DIR
+from cdk.constants import LOGIN_USER, SCHEDULER_CONFIG_PATH, VENV_DIR, VM_REQUIREMENTS, vm_pip_install
 from wukong.local.processes import spawn
 from wukong.proxy.server import READY_LINE
 
@@ -45,16 +45,8 @@ def vm_venv(asset_dir: Path, log=print) -> Path:
     building = BUILD_DIR / f".vm-venv-{stamp}-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     venv.EnvBuilder(with_pip=True).create(building)
-    install = [
-        str(building / "bin" / "python"),
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ]
-    install += ["--no-index", "--find-links", str(asset_dir / VM_WHEELS_DIR), "--require-hashes"]
-    result = subprocess.run([*install, "-r", str(requirements)], capture_output=True, text=True)
+    install = vm_pip_install([str(building / "bin" / "python"), "-m", "pip"], str(asset_dir))
+    result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(building, ignore_errors=True)
         raise RuntimeError(f"the VM's wheels did not install:\n{result.stderr[-3000:]}")

@@ -10,7 +10,7 @@ import venv
 
 import pytest
 
-from cdk.constants import PYTHON_VERSION, VM_REQUIREMENTS, VM_WHEELS_DIR
+from cdk.constants import PYTHON_VERSION, VM_REQUIREMENTS, VM_WHEELS_DIR, vm_pip_install
 from layers.build import LOCK_FILE, build_layers, build_vm_bundle
 
 # The first build downloads wheels; the install unpacks numpy and dask.
@@ -34,18 +34,7 @@ def test_every_wheel_is_pinned_with_its_hash_and_the_lock_is_included(bundle):
 def test_the_vm_installs_them_without_an_index(bundle, tmp_path):
     home = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(home)
-    install = [
-        str(home / "bin" / "pip"),
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-index",
-        "--find-links",
-        str(bundle / VM_WHEELS_DIR),
-        "--require-hashes",
-        "-r",
-        str(bundle / VM_REQUIREMENTS),
-    ]
+    install = vm_pip_install([str(home / "bin" / "pip")], str(bundle))  # the boot's own command
     result = subprocess.run(install, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     probe = (
