@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from .intrinsics import Intrinsics
@@ -69,19 +70,57 @@ def main(argv: list[str] | None = None) -> int:
     except TemplateError as exc:
         print(f"lambda_platform: {exc}", file=sys.stderr)
         return 2
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    with platform:
+    with StopSignals() as stop_signals, platform:
         print(READY_LINE.format(url=platform.url), flush=True)
         print(
             f"lambda_platform: functions {', '.join(sorted(platform.functions))}; logs in {platform.logs_dir}",
             file=sys.stderr,
         )
-        stopping.wait()
+        stop_signals.wait()
         summary = platform.stats()
     print(f"lambda_platform stopped: {json.dumps(summary)}", file=sys.stderr)
     return 0
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM, waited for on the main thread.
+
+    The kernel hands a process's signal to any of its threads. Python's C-level handler, on that thread,
+    only marks the signal; the Python handler runs once the main thread executes bytecode again, and a main
+    thread blocked in a lock (``Event.wait()``) is not woken: the platform, with its dozens of threads,
+    then ignored a Ctrl-C now and then. The C handler also writes the signal's number to the wakeup fd
+    from whichever thread it ran on, so the main thread waits on that.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> StopSignals:
+        self.received: list[int] = []
+        self._read_fd, write_fd = os.pipe()
+        self._write_fd = write_fd
+        os.set_blocking(write_fd, False)  # set_wakeup_fd requires it
+        self._previous = {signum: signal.signal(signum, self._note) for signum in self.SIGNALS}
+        self._previous_fd = signal.set_wakeup_fd(write_fd)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.received.append(signum)
+
+    def wait(self) -> int:
+        """Block until SIGINT or SIGTERM has arrived; its number."""
+        while (
+            not self.received
+        ):  # checked after the main thread ran the handler, which select's return lets it
+            select.select([self._read_fd], [], [])
+            os.read(self._read_fd, 512)
+        return self.received[0]
+
+    def __exit__(self, *exc) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._read_fd)
+        os.close(self._write_fd)
 
 
 def pairs(items: list[str]) -> dict[str, str]:

@@ -16,6 +16,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from platform_support import STACK, lambda_client, processes_of, running_platform, write_stack
 
+from lambda_platform.__main__ import StopSignals
+
 FUNCTION = "shutdown-test"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60
@@ -84,6 +86,35 @@ def test_the_cli_stops_every_environment_on_a_signal(tmp_path, runtime_dir, sign
     assert processes_of(cdk_out) == []
     stderr = process.stderr.read()
     assert "lambda_platform stopped:" in stderr, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_taken_by_another_thread_ends_the_wait(signum):
+    """The kernel may run the handler on any thread (the platform has dozens): the main thread must
+    still wake. A main thread blocked in a lock was not woken; it waited for a signal of its own."""
+    woke = threading.Event()
+
+    def rescue(main: int) -> None:  # should the wait miss the signal: ends it (late), so the test fails
+        if not woke.wait(10):
+            signal.pthread_kill(main, signum)
+
+    with StopSignals() as stop_signals:
+        started = time.monotonic()
+        # once the main thread waits, the handler runs on the sender's own thread
+        sender = threading.Thread(
+            target=lambda: (time.sleep(0.3), signal.pthread_kill(threading.get_ident(), signum))
+        )
+        rescuer = threading.Thread(target=rescue, args=(threading.get_ident(),))
+        sender.start()
+        rescuer.start()
+        assert stop_signals.wait() == signum
+        waited_s = time.monotonic() - started
+        woke.set()
+        sender.join()
+        rescuer.join()
+    assert waited_s < 5, f"the main thread woke only after {waited_s:.1f} s, at the signal sent to it"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+    assert signal.set_wakeup_fd(-1) == -1
 
 
 def test_environments_die_with_a_killed_platform(tmp_path, runtime_dir):
