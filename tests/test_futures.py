@@ -7,6 +7,7 @@ release of a future's value (its keys are gone from Redis).
 from __future__ import annotations
 
 import gc
+import signal
 import threading
 import time
 from concurrent.futures import CancelledError
@@ -213,6 +214,27 @@ def test_cancel_a_pending_future_and_its_dependents(c):
         after.result(timeout=TIMEOUT_S)
     assert not stored_in_redis(c, slow)
     assert eventually(lambda: not stored_in_redis(c, slow))  # deleted when its job ended too
+
+
+def test_ctrl_c_interrupts_result_even_when_another_thread_takes_it(c):
+    """The kernel hands a Ctrl-C to any of the client's threads; its handler then runs only when the main
+    thread runs again, which one long wait on a lock never does."""
+    slow = c.submit(nap, 30.0, pure=False)
+    sender = threading.Thread(
+        target=lambda: (time.sleep(0.3), signal.pthread_kill(threading.get_ident(), signal.SIGINT))
+    )
+    rescuer = threading.Timer(10, slow.cancel)  # should result() miss the signal: ends it, and the test fails
+    sender.start()
+    rescuer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            slow.result()
+        assert time.monotonic() - started < 5
+    finally:
+        rescuer.cancel()
+        sender.join()
+        slow.cancel()
 
 
 def test_callbacks_run_when_done(c):

@@ -9,7 +9,7 @@ from collections import Counter, namedtuple
 from collections.abc import Iterable, Iterator
 
 from ..errors import FutureCancelledError
-from .future import CANCELLED, ERROR, Future
+from .future import CANCELLED, ERROR, Future, wait_event
 
 ALL_COMPLETED = "ALL_COMPLETED"
 FIRST_COMPLETED = "FIRST_COMPLETED"
@@ -31,7 +31,7 @@ def wait(fs, timeout: float | None = None, return_when: str = ALL_COMPLETED) -> 
         any_done = threading.Event()
         for future in futures:
             future._state.add_callback(any_done.set)
-        if futures and not any_done.wait(timeout):
+        if futures and not wait_event(any_done, timeout):
             raise TimeoutError(f"none of {len(futures)} futures is done after {timeout} s")
     else:
         raise ValueError(f"return_when must be {ALL_COMPLETED!r} or {FIRST_COMPLETED!r}, got {return_when!r}")

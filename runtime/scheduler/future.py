@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("wukong.futures")
 
 PENDING, FINISHED, ERROR, CANCELLED = "pending", "finished", "error", "cancelled"
+# A Ctrl-C can be handled on any of the client's threads; the main thread notices it only between waits.
+INTERRUPT_CHECK_S = 0.2
+
+
+def wait_event(event: threading.Event, timeout: float | None) -> bool:
+    """``event.wait(timeout)`` in slices, so that a Ctrl-C taken by another thread (the kernel may hand it
+    to any) interrupts the waiting main thread within ``INTERRUPT_CHECK_S``; a single long wait on a lock
+    is not woken by it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not event.wait(
+        INTERRUPT_CHECK_S if deadline is None else min(INTERRUPT_CHECK_S, deadline - time.monotonic())
+    ):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+    return True
 
 
 class FutureState:
@@ -77,7 +93,7 @@ class FutureState:
 
     def wait(self, timeout: float | None = None) -> None:
         """Until done; ``TimeoutError`` after ``timeout`` seconds (as distributed)."""
-        if not self.event.wait(timeout):
+        if not wait_event(self.event, timeout):
             raise TimeoutError(f"future {self.key!r} is not done after {timeout} s")
 
     def raise_exception(self):
