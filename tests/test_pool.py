@@ -70,6 +70,39 @@ def test_pool_grows_for_sleeping_tasks_and_the_job_runs_them_at_once():
         assert elapsed < 16 * 0.3 / 2  # faster than two workers could have run them
 
 
+def short_nap(x):
+    time.sleep(0.03)
+    return x
+
+
+def test_pool_grows_to_the_whole_burst_not_to_what_is_left_of_it():
+    """Tasks shorter than the time the pool takes to see its workers wait: two workers run some of the
+    burst meanwhile, yet the pool grows to all of it, so that the next burst runs at once."""
+    with LocalCluster(local_workers=2, max_local_workers=16, task_grouping=False) as cluster:
+        client = Client(cluster)
+        tasks = [dask.delayed(short_nap)(i) for i in range(16)]
+        assert dask.compute(*tasks, scheduler=client.get) == tuple(range(16))
+        assert len(cluster.pool.workers) == 16
+
+
+def spin(seconds: float) -> float:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+
+
+def test_no_growth_while_the_workers_are_forked_again_for_a_jobs_imports():
+    """A job's first invocations queue while its modules are imported and the idle workers forked again
+    (warm imports): those workers use no CPU then, yet more of them would not run more. Nothing grows,
+    and the job's CPU-bound tasks then keep the cores busy."""
+    with LocalCluster(local_workers=4, max_local_workers=16, task_grouping=False) as cluster:
+        client = Client(cluster)
+        tasks = [dask.delayed(spin)(0.2) for _ in range(16)]
+        assert dask.compute(*tasks, scheduler=client.get) == (0.2,) * 16
+        assert len(cluster.pool.workers) == 4
+
+
 def module_loaded(name: str) -> bool:
     import sys
 
@@ -87,16 +120,6 @@ def test_warm_imports_reach_every_idle_worker():
         assert client.get(graph, list(graph)) == (True,) * 4
         # A worker killed just after it popped an invocation gives it back, not counted as a death.
         assert cluster.pool.retries.failed_jobs == 0 and not cluster.pool.retries.deaths
-
-
-def test_growth_counts_runnable_processes():
-    meter = PoolCpu()
-    meter.cores, meter.runnable = 2, 0.0
-    assert meter.room(10) == 10  # all sleeping: grow as the backlog asks
-    meter.runnable = 1.0
-    assert meter.room(10) == 1  # one core free
-    meter.runnable = 2.6
-    assert meter.room(10) == 0  # the cores are full: more workers only time-slice them
 
 
 def test_a_jobs_modules_are_named_from_its_functions_fused_subgraphs_and_objects():

@@ -55,40 +55,25 @@ class PoolCpu:
     """Do the workers wait (sleep, I/O) rather than compute? Over the last CPU_WINDOW_S, the CPU use
     (from /proc/<pid>/stat) of the workers and the cluster's own servers (redis-server, the proxy: a
     worker waiting on a busy Redis is not idle) below half of the cores they could use means more
-    workers would run more; and how many of those processes were runnable (state R: computing,
-    importing, unpickling), on average over the window, says how many more the cores can take. Where
-    /proc is missing, always yes with none runnable (grow on backlog alone)."""
+    workers would run more. Where /proc is missing, always yes (grow on backlog alone)."""
 
     def __init__(self):
         self.cores = os.cpu_count() or 1
         self.since, self.cpu_s, self.answer, self.backlog_all_along = time.monotonic(), None, False, False
-        self.samples: list[int] = []
-        self.runnable = 0.0  # mean runnable processes over the last full window
 
     def workers_wait(self, pids: list[int], backlog: bool) -> bool:
         """True when, over the last full window, invocations queued all along and the workers still
         used under half of the cores they could: they wait, so more of them would run more."""
         now = time.monotonic()
         self.backlog_all_along = self.backlog_all_along and backlog
-        self.samples.append(sum(self.state(pid) == "R" for pid in pids))
         if now - self.since < CPU_WINDOW_S:
             return self.answer
         cpu_s = sum(self.read(pid) for pid in pids)
         if self.cpu_s is not None and pids:
             busy_cores = (cpu_s - self.cpu_s) / (now - self.since)
             self.answer = self.backlog_all_along and busy_cores < 0.5 * min(len(pids), self.cores)
-            self.runnable = sum(self.samples) / len(self.samples)
-        self.since, self.cpu_s, self.backlog_all_along, self.samples = now, cpu_s, backlog, []
+        self.since, self.cpu_s, self.backlog_all_along = now, cpu_s, backlog
         return self.answer
-
-    def room(self, wanted: int) -> int:
-        """How many of ``wanted`` more workers the cores can take now: all when nothing of ours is
-        runnable (the workers sleep or wait: more of them run more, as for sleeping tasks), none
-        when runnable processes fill the cores, one per idle core in between (importing, computing
-        workers are runnable: more of them would only time-slice the same cores)."""
-        if self.runnable < 0.5:
-            return wanted
-        return max(0, min(wanted, round(self.cores - self.runnable)))
 
     @staticmethod
     def read(pid: int) -> float:
@@ -135,6 +120,7 @@ class WorkerPool:
         self.warmed: set[str] = set()  # modules the template was asked to import (warm)
         self.recycled: set[str] = set()  # workers killed to be forked again from a warmer template
         self.forks = 0
+        self.peak_demand = 0  # invocations queued or running, at most, since they began to queue
         self.template_restarts: list[float] = []  # when, within the last TEMPLATE_RESTART_WINDOW_S
         self.failure: str | None = None  # why the pool gave up; the cluster reports it
         self.closing = threading.Event()
@@ -217,16 +203,31 @@ class WorkerPool:
     def grow(self, meter: PoolCpu, backlog_seen: bool) -> bool:
         """Add extra workers while invocations queue and the workers wait, once every worker is ready
         (a worker still starting, or backing off from an unreachable Redis, would not run more);
-        whether any invocation queued now."""
+        whether any invocation queued now. It grows to the largest demand (invocations queued or
+        running) since they began to queue, not to what is left of it: the pool takes a window or two
+        to see that its workers wait, and the part of a burst that ran meanwhile comes again in the
+        next job (the sleep tree's 32 parallel tasks found 30 workers and took a round more)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.llen(self.queue)
         pipe.scard(keys.ready_workers(self.queue))
         backlog, ready = pipe.execute()
-        waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0)
-        if backlog and backlog_seen and waiting and ready >= len(self.workers):
-            for _ in range(meter.room(min(backlog, self.max_size - len(self.workers)))):
+        self.peak_demand = max(self.peak_demand, backlog + self.running()) if backlog else 0
+        every_worker_ready = ready >= len(self.workers)
+        # a window counts only if every worker could take an invocation all along: workers being forked
+        # again (warm imports) or replaced use no CPU, yet more of them would not run more
+        waiting = meter.workers_wait(self.pids() + self.server_pids, backlog > 0 and every_worker_ready)
+        if backlog and backlog_seen and waiting and every_worker_ready:
+            for _ in range(min(self.peak_demand, self.max_size) - len(self.workers)):
                 self.spawn(extra=True)
         return backlog > 0
+
+    def running(self) -> int:
+        """Workers inside an invocation (their slots say so)."""
+        if self.slots is None:
+            return 0
+        with self.lock:
+            slots = [self.slot_of[w] for w in self.workers if w in self.slot_of]
+        return sum(self.slots.read(slot) is not None for slot in slots)
 
     def replace_dead_workers(self) -> None:
         with self.lock:
