@@ -108,9 +108,8 @@ class StopSignals:
 
     def wait(self) -> int:
         """Block until SIGINT or SIGTERM has arrived; its number."""
-        while (
-            not self.received
-        ):  # checked after the main thread ran the handler, which select's return lets it
+        # select returns once the C handler wrote the fd; the Python handler has then run by the check
+        while not self.received:
             select.select([self._read_fd], [], [])
             os.read(self._read_fd, 512)
         return self.received[0]
