@@ -15,15 +15,12 @@ import time
 
 import dask
 
-from wukong.local.pool import PoolCpu
+from wukong.local.processes import process_state
 
 from .cases import cases
 from .systems import as_tuple
 
 SAMPLE_S = 0.02
-
-
-state = PoolCpu.state  # a process' state letter from /proc, as the pool reads it
 
 
 def cluster_pids(cluster) -> list[int]:
@@ -33,7 +30,7 @@ def cluster_pids(cluster) -> list[int]:
 def sample_runnable(cluster, stop: threading.Event, counts: list[int], workers: list[int]) -> None:
     while not stop.wait(SAMPLE_S):
         pids = cluster_pids(cluster)
-        counts.append(sum(state(pid) == "R" for pid in pids))
+        counts.append(sum(process_state(pid) == "R" for pid in pids))
         workers.append(len(cluster.pool.pids()))
 
 

@@ -84,15 +84,6 @@ class PoolCpu:
         except (OSError, IndexError, ValueError):
             return 0.0
 
-    @staticmethod
-    def state(pid: int) -> str:
-        """The process' state letter (R running or runnable, S sleeping, D disk wait...), or ''."""
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return ""
-
 
 def pool_size(config: WukongConfig) -> tuple[int, int]:
     """(base, max): two per core to start with; up to 32 (or 4x base) as invocations queue up."""

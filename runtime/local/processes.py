@@ -119,13 +119,18 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def process_state(pid: int) -> str:
+    """The process' state letter from /proc (R running or runnable, S sleeping, Z zombie...), or ''
+    when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Is ``pid`` a running process (not a zombie)?"""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    return process_state(pid) not in ("", "Z", "X")
 
 
 def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
