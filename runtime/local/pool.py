@@ -62,8 +62,9 @@ class PoolCpu:
         self.since, self.cpu_s, self.answer, self.backlog_all_along = time.monotonic(), None, False, False
 
     def workers_wait(self, pids: list[int], backlog: bool) -> bool:
-        """True when, over the last full window, invocations queued all along and the workers still
-        used under half of the cores they could: they wait, so more of them would run more."""
+        """True when, over the last full window, ``backlog`` held all along (the pool passes: invocations
+        queued while every worker was ready to take one) and the workers still used under half of the
+        cores they could: they wait, so more of them would run more."""
         now = time.monotonic()
         self.backlog_all_along = self.backlog_all_along and backlog
         if now - self.since < CPU_WINDOW_S:
